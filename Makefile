@@ -1,0 +1,50 @@
+# The one entry point. On a fresh clone: `make book`, then `make test`.
+# Every target creates the environment in .venv first if it is missing.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Reinstall only when the pins change.
+INSTALLED := $(VENV)/.installed-stamp
+JB_FLAGS := -W -n --keep-going
+CLASSROOM := _build/classroom
+
+.PHONY: help book test classroom assignments bench clean distclean
+
+help:
+	@echo "make book         build the self-study book into _build/html"
+	@echo "make test         run the whole test suite (builds the book in a temporary folder)"
+	@echo "make classroom    build the classroom edition (no solutions) into $(CLASSROOM)/_build/html"
+	@echo "make assignments  regenerate exercises/ and worked/ from solutions/"
+	@echo "make bench        time lstm_ref against torch.nn.LSTM"
+	@echo "make clean        remove what was built (keeps .venv); distclean removes .venv too"
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[all]'
+	touch $@
+
+book: $(INSTALLED)
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+
+classroom: $(INSTALLED)
+	mkdir -p $(CLASSROOM)
+	$(BIN)/python tools/classroom_config.py --cache _build/.jupyter_cache > $(CLASSROOM)/_config.yml
+	$(BIN)/jupyter-book build . $(JB_FLAGS) --toc _toc_classroom.yml \
+		--config $(CLASSROOM)/_config.yml --path-output $(CLASSROOM)
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+assignments: $(INSTALLED)
+	$(BIN)/python tools/make_assignments.py
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/bench_lstm.py
+
+clean:
+	rm -rf _build nbgrader_work lab_results build dist *.egg-info .pytest_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

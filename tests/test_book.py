@@ -1,0 +1,144 @@
+"""The book builds warning-free from a clean checkout, in both editions.
+
+One build of each edition serves every test here: the self-study edition executes
+every chapter (so a chapter that raises fails the build, and this test), and the
+classroom edition reuses its execution cache. Both go to a temporary folder, so
+the developer's own _build is never touched.
+"""
+
+import html
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, copy_checkout
+
+pytestmark = pytest.mark.slow
+
+JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
+BUILD_FLAGS = ["-W", "-n", "--keep-going"]
+# A solution admonition from sphinx-exercise carries this class in the HTML.
+SOLUTION_CLASS = re.compile(r'class="[^"]*\bsolution\b')
+
+
+def _build(source, output, *extra):
+    result = subprocess.run(
+        [str(JUPYTER_BOOK), "build", str(source), *BUILD_FLAGS, "--path-output", str(output), *extra],
+        capture_output=True, text=True,
+    )
+    return result, output / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def books(tmp_path_factory):
+    """Build the self-study edition, then the classroom edition, from a clean copy."""
+    source = copy_checkout(tmp_path_factory.mktemp("checkout"))
+    full, full_html = _build(source, tmp_path_factory.mktemp("full"))
+    cache = full_html.parent / ".jupyter_cache"
+    classroom_dir = tmp_path_factory.mktemp("classroom")
+    config = subprocess.run(
+        [sys.executable, str(source / "tools" / "classroom_config.py"), "--cache", str(cache)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    (classroom_dir / "_config.yml").write_text(config, encoding="utf-8")
+    classroom, classroom_html = _build(
+        source, classroom_dir, "--toc", str(source / "_toc_classroom.yml"),
+        "--config", str(classroom_dir / "_config.yml"),
+    )
+    return {"source": source, "full": (full, full_html), "classroom": (classroom, classroom_html)}
+
+
+def toc_files(toc_path):
+    """Every document of a jb-book table of contents, the root first, without suffix."""
+    toc = yaml.safe_load(Path(toc_path).read_text(encoding="utf-8"))
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections", []))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []))
+    walk(toc.get("chapters", []))
+    return [str(Path(name).with_suffix("")) for name in files]
+
+
+def page_text(path):
+    """The visible text of an HTML page: tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text(encoding="utf-8")))
+
+
+def _report(result):
+    return f"exit {result.returncode}\n--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
+
+
+def test_self_study_edition_builds_without_warnings(books):
+    result, _ = books["full"]
+    assert result.returncode == 0, _report(result)
+    assert "WARNING" not in result.stderr, _report(result)
+
+
+def test_classroom_edition_builds_without_warnings(books):
+    result, _ = books["classroom"]
+    assert result.returncode == 0, _report(result)
+    assert "WARNING" not in result.stderr, _report(result)
+
+
+@pytest.mark.parametrize("edition, toc", [("full", "_toc.yml"), ("classroom", "_toc_classroom.yml")])
+def test_every_toc_page_is_in_the_html(books, edition, toc):
+    _, html_dir = books[edition]
+    missing = [name for name in toc_files(ROOT / toc) if not (html_dir / f"{name}.html").is_file()]
+    assert not missing, f"pages listed in {toc} but not built: {missing}"
+
+
+def test_no_executed_cell_shows_an_error(books):
+    _, html_dir = books["full"]
+    broken = [str(page.relative_to(html_dir)) for page in html_dir.rglob("*.html")
+              if 'class="output traceback' in page.read_text(encoding="utf-8")]
+    assert not broken, f"pages with an error in an executed cell: {broken}"
+
+
+def test_editions_differ_only_by_worked_solutions():
+    full = toc_files(ROOT / "_toc.yml")
+    classroom = toc_files(ROOT / "_toc_classroom.yml")
+    assert classroom == [name for name in full if not name.startswith("worked/")]
+
+
+def test_self_study_edition_shows_chapter_solutions(books):
+    """The positive control for the classroom check below: solutions do exist."""
+    _, html_dir = books["full"]
+    if not any(re.search(r"```\{solution\}|:::\{solution\}", p.read_text(encoding="utf-8"))
+               for p in (ROOT / "chapters").glob("*.md")):
+        pytest.skip("no chapter has a {solution} yet")
+    assert any(SOLUTION_CLASS.search(p.read_text(encoding="utf-8")) for p in html_dir.rglob("*.html"))
+
+
+def test_classroom_edition_contains_no_solution(books):
+    _, html_dir = books["classroom"]
+    pages = list(html_dir.rglob("*.html"))
+    with_solutions = [str(p.relative_to(html_dir)) for p in pages
+                      if SOLUTION_CLASS.search(p.read_text(encoding="utf-8"))]
+    assert not with_solutions, f"classroom pages with a solution block: {with_solutions}"
+    assert not (html_dir / "worked").exists(), "worked solutions were built into the classroom edition"
+
+    solution_lines = set()
+    for notebook in (ROOT / "solutions").glob("*/*.ipynb"):
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            source = "".join(cell["source"])
+            for region in re.findall(r"### BEGIN SOLUTION(.*?)### END SOLUTION", source, re.S):
+                solution_lines.update(line.strip() for line in region.splitlines()
+                                      if len(line.strip()) >= 25)
+    leaked = {}
+    for page in pages:
+        text = page_text(page)
+        found = [line for line in solution_lines if line in text]
+        if found:
+            leaked[str(page.relative_to(html_dir))] = found[:3]
+    assert not leaked, f"solution code in the classroom edition: {leaked}"
