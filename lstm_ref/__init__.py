@@ -1,0 +1,17 @@
+"""lstm_ref: the NumPy reference for every equation of the course.
+
+The forward and backward passes of the plain RNN (``rnn``), the LSTM (``lstm``)
+and the GRU (``gru``), one step and a whole sequence, in PyTorch's parameter
+layout and gate order with time-major arrays, each function's docstring carrying
+its equation in the book's notation and every shape. ``activations`` holds σ and
+tanh with their derivatives, ``gradcheck`` checks any backward pass against
+central differences, ``params`` initialises parameters as PyTorch does and
+converts them to and from ``torch.nn`` layers, and ``diagnostics`` computes the
+Jacobians and gradient norms the chapters plot. The core is NumPy only:
+``import lstm_ref`` imports neither torch nor matplotlib (``lab``, ``grading``
+and ``plotting`` are imported on their own).
+"""
+
+from lstm_ref import activations, gradcheck, gru, lstm, rnn
+
+__all__ = ["activations", "gradcheck", "gru", "lstm", "rnn"]

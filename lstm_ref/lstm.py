@@ -1,0 +1,368 @@
+"""The LSTM cell, forward and backward, one step and a whole sequence.
+
+One step maps the input x_t and the previous state (h_{t−1}, c_{t−1}) to
+
+    i_t = σ(W_xi x_t + W_hi h_{t−1} + b_i)        input gate
+    f_t = σ(W_xf x_t + W_hf h_{t−1} + b_f)        forget gate
+    g_t = tanh(W_xg x_t + W_hg h_{t−1} + b_g)     candidate
+    o_t = σ(W_xo x_t + W_ho h_{t−1} + b_o)        output gate
+    c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t
+    h_t = o_t ⊙ tanh(c_t)
+
+The four gates are stacked in PyTorch's order i, f, g, o, exactly as in
+``nn.LSTM``: ``W_ih = [W_xi; W_xf; W_xg; W_xo]`` of shape (4H, D),
+``W_hh = [W_hi; W_hf; W_hg; W_ho]`` of shape (4H, H) and ``b`` of shape (4H,)
+(PyTorch's ``b_ih + b_hh``), so that the pre-activations of all four gates are
+one product, ``a_t = W_ih x_t + W_hh h_{t−1} + b`` of length 4H, and
+:func:`split_gates` cuts it (or a weight, or a bias) into its four blocks.
+In code a batch of N row vectors is multiplied as ``x @ W_ih.T``; sequences are
+time-major, ``x`` of shape (T, N, D), states of shape (N, H).
+
+Every function validates its arguments (see ``lstm_ref._checks``), computes in
+the dtype of ``x`` (float32 or float64) and never writes to an array it is given.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from lstm_ref._checks import check_arrays, check_cache, float_dtype
+from lstm_ref.activations import _sigmoid_inplace, sigmoid
+
+
+class LSTMStepCache(NamedTuple):
+    """What :func:`lstm_step_backward` needs from :func:`lstm_step_forward`."""
+
+    x: np.ndarray  # (N, D) the input x_t
+    h_prev: np.ndarray  # (N, H) h_{t−1}
+    c_prev: np.ndarray  # (N, H) c_{t−1}
+    W_ih: np.ndarray  # (4H, D)
+    W_hh: np.ndarray  # (4H, H)
+    i: np.ndarray  # (N, H) input gate i_t
+    f: np.ndarray  # (N, H) forget gate f_t
+    g: np.ndarray  # (N, H) candidate g_t
+    o: np.ndarray  # (N, H) output gate o_t
+    c: np.ndarray  # (N, H) the new cell state c_t
+    tanh_c: np.ndarray  # (N, H) tanh(c_t)
+
+
+class LSTMCache(NamedTuple):
+    """What :func:`lstm_backward` needs from :func:`lstm_forward`.
+
+    Its own memory is 7·T·N·H numbers (gates 4, cs, tanh_cs and hs 1 each);
+    ``x``, ``h0``, ``c0`` and the weights are the caller's arrays, held by
+    reference (never copied, never written). ``hs`` and ``cs`` are the arrays
+    :func:`lstm_forward` returns.
+    """
+
+    x: np.ndarray  # (T, N, D) the inputs x_1 .. x_T
+    h0: np.ndarray  # (N, H) initial hidden state
+    c0: np.ndarray  # (N, H) initial cell state
+    W_ih: np.ndarray  # (4H, D)
+    W_hh: np.ndarray  # (4H, H)
+    gates: np.ndarray  # (T, N, 4H) i_t, f_t, g_t, o_t side by side: split_gates(gates, axis=-1)
+    cs: np.ndarray  # (T, N, H) cell states c_1 .. c_T
+    tanh_cs: np.ndarray  # (T, N, H) tanh(c_t)
+    hs: np.ndarray  # (T, N, H) hidden states h_1 .. h_T
+
+
+def split_gates(a, axis=0):
+    """Cut a stacked array into its four gate blocks, in PyTorch's order i, f, g, o.
+
+    The 4H axis is axis 0 by default, as in the parameters ``W_ih`` (4H, D),
+    ``W_hh`` (4H, H) and ``b`` (4H,); pre-activations and gate values carry it
+    last, (N, 4H) or (T, N, 4H), so pass ``axis=-1`` for them::
+
+        W_xi, W_xf, W_xg, W_xo = split_gates(W_ih)          # each (H, D)
+        b_i, b_f, b_g, b_o = split_gates(b)                  # each (H,)
+        i, f, g, o = split_gates(cache.gates, axis=-1)       # each (T, N, H)
+
+    Parameters
+    ----------
+    a : array with a 4H axis
+    axis : int
+        The 4H axis (default 0).
+
+    Returns
+    -------
+    (i, f, g, o) : four views of ``a`` (no copies), each with H in place of 4H.
+    """
+    a = np.asarray(a)
+    if a.ndim == 0 or not -a.ndim <= axis < a.ndim or a.shape[axis] % 4 or a.shape[axis] == 0:
+        raise ValueError(
+            f"a must have a 4H axis (a positive multiple of 4) at axis {axis}, got shape {a.shape}"
+        )
+    H = a.shape[axis] // 4
+    index = [slice(None)] * a.ndim
+    blocks = []
+    for k in range(4):
+        index[axis] = slice(k * H, (k + 1) * H)
+        blocks.append(a[tuple(index)])
+    return tuple(blocks)
+
+
+def _check_inputs(x_name, x, x_dims, states, W_ih, W_hh, b):
+    """Validate x, the states and the parameters; return them as arrays in x's dtype, in that order."""
+    dtype = float_dtype(x_name, x)
+    specs = [("W_hh", W_hh, ("4H", "H")), ("W_ih", W_ih, ("4H", "D")), ("b", b, ("4H",))]
+    specs.append((x_name, x, x_dims))
+    specs.extend((name, value, ("N", "H")) for name, value in states)
+    (W_hh, W_ih, b, x, *states), _ = check_arrays(specs, dtype)
+    return (x, *states, W_ih, W_hh, b)
+
+
+def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b):
+    """One LSTM step.
+
+        a = W_ih x_t + W_hh h_{t−1} + b = [a_i; a_f; a_g; a_o]
+        i = σ(a_i),  f = σ(a_f),  g = tanh(a_g),  o = σ(a_o)
+        c_t = f ⊙ c_{t−1} + i ⊙ g
+        h_t = o ⊙ tanh(c_t)
+
+    Parameters
+    ----------
+    x : (N, D) array
+        The inputs x_t of a batch of N sequences at one time step.
+    h_prev : (N, H) array
+        h_{t−1}.
+    c_prev : (N, H) array
+        c_{t−1}.
+    W_ih : (4H, D) array
+        Input weights, gate blocks i, f, g, o stacked.
+    W_hh : (4H, H) array
+        Recurrent weights, gate blocks i, f, g, o stacked.
+    b : (4H,) array
+        Bias (PyTorch's ``b_ih + b_hh``).
+
+    Returns
+    -------
+    h : (N, H) array
+        h_t.
+    c : (N, H) array
+        c_t.
+    cache : LSTMStepCache
+        For :func:`lstm_step_backward`.
+    """
+    x, h_prev, c_prev, W_ih, W_hh, b = _check_inputs(
+        "x", x, ("N", "D"), [("h_prev", h_prev), ("c_prev", c_prev)], W_ih, W_hh, b
+    )
+    a = x @ W_ih.T + h_prev @ W_hh.T + b
+    a_i, a_f, a_g, a_o = split_gates(a, axis=-1)
+    i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
+    c = f * c_prev + i * g
+    tanh_c = np.tanh(c)
+    h = o * tanh_c
+    return h, c, LSTMStepCache(x, h_prev, c_prev, W_ih, W_hh, i, f, g, o, c, tanh_c)
+
+
+def lstm_step_backward(dh, dc, cache):
+    """Backward pass of one LSTM step.
+
+    With dh = dL/dh_t and dc = dL/dc_t arriving from above and from step t+1:
+
+        dc_t    = dc + dh ⊙ o ⊙ (1 − tanh²(c_t))        (c_t reaches L directly and through h_t)
+        da_i = dc_t ⊙ g ⊙ i(1 − i)       da_f = dc_t ⊙ c_{t−1} ⊙ f(1 − f)
+        da_g = dc_t ⊙ i ⊙ (1 − g²)       da_o = dh ⊙ tanh(c_t) ⊙ o(1 − o)
+        da = [da_i, da_f, da_g, da_o]    (N, 4H)
+        dx = da W_ih,  dh_prev = da W_hh,  dc_prev = dc_t ⊙ f,
+        dW_ih = daᵀ x,  dW_hh = daᵀ h_{t−1},  db = Σ_n da
+
+    Parameters
+    ----------
+    dh : (N, H) array
+        dL/dh_t.
+    dc : (N, H) array
+        dL/dc_t from outside the step (what step t+1 sends back; zeros at the end).
+    cache : LSTMStepCache
+        From :func:`lstm_step_forward`.
+
+    Returns
+    -------
+    dx : (N, D) array
+    dh_prev : (N, H) array
+    dc_prev : (N, H) array
+    dW_ih : (4H, D) array
+    dW_hh : (4H, H) array
+    db : (4H,) array
+        The gradients of the loss with respect to ``x, h_prev, c_prev, W_ih, W_hh, b``.
+    """
+    check_cache("cache", cache, LSTMStepCache, "lstm_step_forward")
+    N, H = cache.c.shape
+    (dh, dc), _ = check_arrays(
+        [("dh", dh, ("N", "H")), ("dc", dc, ("N", "H"))], cache.c.dtype, {"N": N, "H": H}
+    )
+    i, f, g, o, tanh_c = cache.i, cache.f, cache.g, cache.o, cache.tanh_c
+    dc_total = dc + dh * o * (1 - tanh_c * tanh_c)
+    da_i = dc_total * g * i * (1 - i)
+    da_f = dc_total * cache.c_prev * f * (1 - f)
+    da_g = dc_total * i * (1 - g * g)
+    da_o = dh * tanh_c * o * (1 - o)
+    da = np.concatenate([da_i, da_f, da_g, da_o], axis=1)
+    dx = da @ cache.W_ih
+    dh_prev = da @ cache.W_hh
+    dc_prev = dc_total * f
+    dW_ih = da.T @ cache.x
+    dW_hh = da.T @ cache.h_prev
+    db = da.sum(axis=0)
+    return dx, dh_prev, dc_prev, dW_ih, dW_hh, db
+
+
+def lstm_forward(x, h0, c0, W_ih, W_hh, b):
+    """The LSTM over a whole sequence: :func:`lstm_step_forward` for t = 1..T.
+
+    It computes exactly what a loop over :func:`lstm_step_forward` computes, but
+    it is not written as one, for speed. The input projections W_ih x_t + b do
+    not depend on the recurrence, so they are one (T·N, D) @ (D, 4H) product
+    before the loop; only h_{t−1} @ W_hh.T stays inside it. The loop then writes
+    every step's results into arrays allocated once (gates, cs, tanh_cs, hs)
+    instead of allocating new ones for each step.
+
+    Parameters
+    ----------
+    x : (T, N, D) array
+        The input sequences, time-major.
+    h0 : (N, H) array
+        The initial hidden states.
+    c0 : (N, H) array
+        The initial cell states.
+    W_ih : (4H, D) array
+    W_hh : (4H, H) array
+    b : (4H,) array
+
+    Returns
+    -------
+    hs : (T, N, H) array
+        The hidden states h_1 .. h_T.
+    cs : (T, N, H) array
+        The cell states c_1 .. c_T.
+    cache : LSTMCache
+        For :func:`lstm_backward`; it holds ``hs`` and ``cs`` themselves (not copies).
+    """
+    x, h0, c0, W_ih, W_hh, b = _check_inputs(
+        "x", x, ("T", "N", "D"), [("h0", h0), ("c0", c0)], W_ih, W_hh, b
+    )
+    T, N, D = x.shape
+    H = W_hh.shape[1]
+    # gates[t] first holds W_ih x_t + b; step t adds W_hh h_{t−1} and overwrites
+    # the pre-activations with the gate values i, f, g, o in place.
+    gates = (x.reshape(T * N, D) @ W_ih.T).reshape(T, N, 4 * H)
+    gates += b
+    hs = np.empty((T, N, H), dtype=x.dtype)
+    cs = np.empty_like(hs)
+    tanh_cs = np.empty_like(hs)
+    recurrent = np.empty((N, 4 * H), dtype=x.dtype)
+    scratch = np.empty((N, 4 * H), dtype=x.dtype)
+    W_hh_T = W_hh.T
+    h, c = h0, c0
+    for t in range(T):
+        a = gates[t]
+        np.matmul(h, W_hh_T, out=recurrent)
+        a += recurrent
+        i, f, g, o = split_gates(a, axis=-1)
+        _sigmoid_inplace(a[:, : 2 * H], scratch[:, : 2 * H])  # i and f are contiguous
+        np.tanh(g, out=g)
+        _sigmoid_inplace(o, scratch[:, 3 * H :])
+        c_t, tanh_c, h_t = cs[t], tanh_cs[t], hs[t]
+        np.multiply(f, c, out=c_t)
+        np.multiply(i, g, out=h_t)  # h_t is free until the last line: use it for i ⊙ g
+        c_t += h_t
+        np.tanh(c_t, out=tanh_c)
+        np.multiply(o, tanh_c, out=h_t)
+        h, c = h_t, c_t
+    return hs, cs, LSTMCache(x, h0, c0, W_ih, W_hh, gates, cs, tanh_cs, hs)
+
+
+def lstm_backward(dhs, cache, dcT=None):
+    """Backpropagation through time for :func:`lstm_forward`.
+
+    Going backwards from t = T, with dh_next = 0 and dc_next = dcT (or 0):
+
+        dh = dhs_t + dh_next
+        dc = dc_next + dh ⊙ o_t ⊙ (1 − tanh²(c_t))
+        da_t = [dc ⊙ g_t ⊙ i_t(1 − i_t), dc ⊙ c_{t−1} ⊙ f_t(1 − f_t),
+                dc ⊙ i_t ⊙ (1 − g_t²),    dh ⊙ tanh(c_t) ⊙ o_t(1 − o_t)]
+        dh_next = da_t W_hh,   dc_next = dc ⊙ f_t
+
+    and then, from all the da_t at once: dx_t = da_t W_ih, dW_ih = Σ_t da_tᵀ x_t,
+    dW_hh = Σ_t da_tᵀ h_{t−1}, db = Σ_t Σ_n da_t; dh0 and dc0 are the last
+    dh_next and dc_next.
+
+    Parameters
+    ----------
+    dhs : (T, N, H) array
+        dL/dh_t for every t: the gradient of the loss with respect to each output
+        hidden state (zeros where the loss does not read h_t).
+    cache : LSTMCache
+        From :func:`lstm_forward`.
+    dcT : (N, H) array or None
+        dL/dc_T, a gradient arriving at the last cell state (when c_T is passed
+        on, e.g. to the next chunk of a sequence). None means zero.
+
+    Returns
+    -------
+    dx : (T, N, D) array
+    dh0 : (N, H) array
+    dc0 : (N, H) array
+    dW_ih : (4H, D) array
+    dW_hh : (4H, H) array
+    db : (4H,) array
+        The gradients of the loss with respect to ``x, h0, c0, W_ih, W_hh, b``.
+    """
+    check_cache("cache", cache, LSTMCache, "lstm_forward")
+    T, N, H = cache.hs.shape
+    D = cache.x.shape[2]
+    specs = [("dhs", dhs, ("T", "N", "H"))]
+    if dcT is not None:
+        specs.append(("dcT", dcT, ("N", "H")))
+    (dhs, *rest), _ = check_arrays(specs, cache.hs.dtype, {"T": T, "N": N, "H": H})
+    # Only the recurrence runs step by step. The weight and input gradients are
+    # sums over t of products with da_t, so da is kept for every t (an array
+    # like gates) and they become one product each after the loop.
+    da = np.empty_like(cache.gates)
+    dh = np.empty((N, H), dtype=cache.hs.dtype)
+    dc = np.empty_like(dh)
+    work = np.empty_like(dh)
+    dh_next = np.zeros_like(dh)
+    dc_next = rest[0] if rest else np.zeros_like(dh)
+    for t in reversed(range(T)):
+        i, f, g, o = split_gates(cache.gates[t], axis=-1)
+        da_i, da_f, da_g, da_o = split_gates(da[t], axis=-1)
+        tanh_c = cache.tanh_cs[t]
+        c_prev = cache.cs[t - 1] if t > 0 else cache.c0
+        np.add(dhs[t], dh_next, out=dh)
+        # dc = dc_next + dh ⊙ o ⊙ (1 − tanh²(c_t))
+        np.multiply(tanh_c, tanh_c, out=work)
+        np.subtract(1, work, out=work)
+        work *= o
+        work *= dh
+        np.add(dc_next, work, out=dc)
+        # da_o = dh ⊙ tanh(c_t) ⊙ o(1 − o)
+        np.subtract(1, o, out=work)
+        work *= o
+        np.multiply(dh, tanh_c, out=da_o)
+        da_o *= work
+        # da_i = dc ⊙ g ⊙ i(1 − i)
+        np.subtract(1, i, out=work)
+        work *= i
+        np.multiply(dc, g, out=da_i)
+        da_i *= work
+        # da_f = dc ⊙ c_{t−1} ⊙ f(1 − f)
+        np.subtract(1, f, out=work)
+        work *= f
+        np.multiply(dc, c_prev, out=da_f)
+        da_f *= work
+        # da_g = dc ⊙ i ⊙ (1 − g²)
+        np.multiply(g, g, out=work)
+        np.subtract(1, work, out=work)
+        np.multiply(dc, i, out=da_g)
+        da_g *= work
+        dh_next = da[t] @ cache.W_hh
+        dc_next = dc * f
+    da_rows = da.reshape(T * N, 4 * H)
+    dx = (da_rows @ cache.W_ih).reshape(T, N, D)
+    dW_ih = da_rows.T @ cache.x.reshape(T * N, D)
+    # h_{t−1} is h0 for t = 1 and hs[t−2] after it.
+    dW_hh = da[0].T @ cache.h0 + da_rows[N:].T @ cache.hs[:-1].reshape((T - 1) * N, H)
+    db = da_rows.sum(axis=0)
+    dh0, dc0 = dh_next, dc_next  # what step 1 sends back
+    return dx, dh0, dc0, dW_ih, dW_hh, db
