@@ -1,0 +1,232 @@
+"""Command line of the labs: ``python -m lstm_ref.lab {weather,recall} [options]``.
+
+Each command trains, prints a summary table, and writes into ``--out`` a JSON of
+results (configuration, per-epoch or per-step losses, final numbers, seeds,
+device, versions, wall time) and its figures as PNG and SVG. A bad option gets
+one line on stderr and exit status 2.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EXAMPLES = """\
+examples:
+  python -m lstm_ref.lab weather --scale book --out lab_results/weather
+  python -m lstm_ref.lab weather --scale full --device auto --out lab_results/weather_full
+  python -m lstm_ref.lab recall --lags 5 20 50 100 --out lab_results/recall
+"""
+
+# Command-line names of the delayed-recall models -> labels in lstm_ref.lab.recall.
+RECALL_MODEL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "lstm-bf1": "LSTM b_f=1", "lstm-bf3": "LSTM b_f=3", "gru": "GRU"}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def clip_norm(text):
+    if text.lower() == "none":
+        return None
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0 or 'none', got {text!r}") from None
+
+
+def _common_options(parser, default_out):
+    parser.add_argument("--scale", choices=("tiny", "book", "full"), default="book",
+                        help="how much to run: 'tiny' takes seconds (for tests), 'book' is what the "
+                             "book executes (under 90 s on 2 CPU cores), 'full' the whole experiment "
+                             "(default: %(default)s)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                        help="where to train: 'auto' takes CUDA, else MPS, else the CPU, and says "
+                             "which and why (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path(default_out), metavar="DIR",
+                        help="folder for the JSON results and the PNG/SVG figures, created if "
+                             "missing (default: %(default)s)")
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", metavar="SEED",
+                        help="seeds to run; each gives its own data and initial weights "
+                             "(default: the scale's)")
+    parser.add_argument("--hidden", type=positive_int, metavar="H",
+                        help="hidden size H of every model (default: the lab's)")
+    parser.add_argument("--lr", type=positive_float, default=0.01,
+                        help="Adam's learning rate (default: %(default)s, as published)")
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help="CPU threads for PyTorch (default: PyTorch's choice)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="never show progress bars (they show only on a terminal anyway)")
+
+
+def build_parser():
+    parser = OneLineParser(
+        prog="python -m lstm_ref.lab",
+        description="Run the PyTorch labs of the LSTM course and write their results and figures.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="{weather,recall}", parser_class=OneLineParser)
+    commands.required = True
+
+    weather = commands.add_parser(
+        "weather", help="Lab 1: the published synthetic weather experiment, reproduced and examined",
+        description="Lab 1: train LSTM and RNN classifiers on the published i.i.d. weather sequence "
+                    "(seed 42, 3 classes, one-hot windows, hidden 10, Adam 0.01, full batch, "
+                    "cross-entropy, 400 epochs) at each training size and seed; measure them on "
+                    "held-out windows; then on a Markov weather chain with a known best loss.")
+    _common_options(weather, "lab_results/weather")
+    weather.add_argument("--sizes", type=positive_int, nargs="+", metavar="SIZE",
+                         help="values of the stream to train on, the article's 'sequence length' "
+                              "(default: the scale's; full: 10000 50000 100000)")
+    weather.add_argument("--epochs", type=positive_int,
+                         help="full-batch epochs per model (default: the scale's; 400 as published)")
+    weather.add_argument("--look-back", type=positive_int, default=10, metavar="T",
+                         help="steps in each input window; not published (default: %(default)s)")
+    weather.add_argument("--clip-norm", type=clip_norm, default=None, metavar="MAX",
+                         help="clip the gradient's 2-norm to MAX, or 'none' (default: none, as published)")
+    weather.add_argument("--no-markov", action="store_true",
+                         help="skip the Markov weather chain comparison")
+
+    recall = commands.add_parser(
+        "recall", help="Lab 2: delayed recall, a real long-range dependency",
+        description="Lab 2: the target is the symbol seen LAG steps before the end of a sequence "
+                    "of LAG+1 random symbols; fresh sequences every step, held-out accuracy per "
+                    "model and lag, and the gradient ratio ||dL/dx_{T-k}|| / ||dL/dx_T|| at "
+                    "initialisation.")
+    _common_options(recall, "lab_results/recall")
+    recall.add_argument("--lags", type=positive_int, nargs="+", metavar="LAG",
+                        help="distances k to train at (default: the scale's; book: 5 10 20 40)")
+    recall.add_argument("--models", nargs="+", choices=tuple(RECALL_MODEL_NAMES), metavar="MODEL",
+                        help="models to train, among " + ", ".join(RECALL_MODEL_NAMES)
+                             + " (lstm-bfX: forget-gate bias X; default: all)")
+    recall.add_argument("--steps", type=positive_int,
+                        help="Adam steps per model, each on a fresh batch (default: the scale's)")
+    recall.add_argument("--batch", type=positive_int,
+                        help="sequences per step (default: the scale's)")
+    recall.add_argument("--clip-norm", type=clip_norm, default=1.0, metavar="MAX",
+                        help="clip the gradient's 2-norm to MAX, or 'none' (default: %(default)s)")
+    recall.add_argument("--no-ratios", action="store_true",
+                        help="skip the gradient ratios at initialisation")
+    return parser
+
+
+def _close(figure):
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+
+
+def run_weather_command(args):
+    from lstm_ref.lab.results import markdown_table, save_figure, write_json
+    from lstm_ref.lab.weather import final_table, plot_loss_histories, plot_markov, plot_train_vs_heldout, run_weather
+
+    results = run_weather(args.scale, sizes=args.sizes, seeds=args.seeds, epochs=args.epochs,
+                          look_back=args.look_back, hidden_size=args.hidden or 10, lr=args.lr,
+                          clip_norm=args.clip_norm, device=args.device,
+                          show_progress=False if args.no_progress else None, markov=not args.no_markov)
+    results["command"] = sys.argv
+    written = [write_json(results, args.out / "weather.json")]
+    for stem, figure in (("weather_loss_history", plot_loss_histories(results["grid"], heldout=True)),
+                         ("weather_train_vs_heldout", plot_train_vs_heldout(results["grid"]))):
+        written += save_figure(figure, args.out, stem)
+        _close(figure)
+    if results["markov"] is not None:
+        figure = plot_markov(results["markov"])
+        written += save_figure(figure, args.out, "weather_markov")
+        _close(figure)
+    header = ("size", "model", "mean", "min", "max", "seeds")
+    print("\nTraining loss after the last epoch (nats; ln 3 = 1.0986):")
+    print(markdown_table(header, final_table(results["grid"], "train_loss")))
+    print("\nHeld-out loss (nats):")
+    print(markdown_table(header, final_table(results["grid"], "heldout_loss")))
+    print("\nHeld-out accuracy (chance = 1/3):")
+    print(markdown_table(header, final_table(results["grid"], "heldout_accuracy")))
+    return results, written
+
+
+def run_recall_command(args):
+    from lstm_ref.lab.recall import accuracy_table, plot_gradient_ratios, plot_recall_accuracy, run_recall
+    from lstm_ref.lab.results import markdown_table, save_figure, write_json
+
+    models = None if args.models is None else [RECALL_MODEL_NAMES[name] for name in args.models]
+    results = run_recall(args.scale, lags=args.lags, seeds=args.seeds, models=models, steps=args.steps,
+                         batch=args.batch, hidden_size=args.hidden, lr=args.lr, clip_norm=args.clip_norm,
+                         device=args.device, show_progress=False if args.no_progress else None,
+                         ratios=not args.no_ratios)
+    results["command"] = sys.argv
+    written = [write_json(results, args.out / "recall.json")]
+    figure = plot_recall_accuracy(results["runs"])
+    written += save_figure(figure, args.out, "recall_accuracy")
+    _close(figure)
+    if results["ratios"] is not None:
+        figure = plot_gradient_ratios(results["ratios"])
+        written += save_figure(figure, args.out, "recall_gradient_ratio")
+        _close(figure)
+    lags, table = accuracy_table(results["runs"])
+    print("\nHeld-out accuracy, mean over seeds (chance = 1/3):")
+    print(markdown_table(["model"] + [f"k={lag}" for lag in lags],
+                         [[label] + [mean for mean, _ in row] for label, row in table.items()], digits=3))
+    return results, written
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only: no window, works without a display
+        import torch
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        command = run_weather_command if args.command == "weather" else run_recall_command
+        results, written = command(args)
+    except ValueError as error:
+        # Bad values that only the lab can judge (a device not present, sizes too large).
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+        return 130
+    print(f"\nDevice: {results['provenance']['device']}, torch {results['provenance']['torch_version']}, "
+          f"wall time {time.perf_counter() - started:.1f} s")
+    print("Wrote:", *[str(path) for path in written], sep="\n  ")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""Lab 2: delayed recall, a target that really depends on the distant past.
+
+Each sequence is ``lag + 1`` random weather symbols; the target is the first one,
+so the model must carry it across ``lag`` distractors ("what was the weather
+``lag`` days ago?"). Every training step draws a fresh batch, so nothing can be
+memorised, and accuracy is measured on held-out sequences. Chance is 1/3.
+
+Five models are compared: a tanh RNN, the LSTM at PyTorch's default
+initialisation, the LSTM with its forget-gate bias set to 1 and to 3
+(Gers et al. 2000; Jozefowicz et al. 2015), and the GRU. Beside accuracy, the
+gradient ratio ``||dL/dx_{T-k}|| / ||dL/dx_T||`` at initialisation shows how much of
+the learning signal reaches ``k`` steps back; it is computed with ``lstm_ref``'s
+NumPy backward passes, the same code as the chapters.
+"""
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from lstm_ref import data
+from lstm_ref.lab.models import make_classifier
+from lstm_ref.lab.results import provenance
+from lstm_ref.lab.training import as_tensors, choose_device, seed_everything, train_on_stream
+
+CHANCE = 1 / 3
+
+# label -> (cell, forget-gate bias); the order is the order of every table and legend.
+RECALL_MODELS = {
+    "RNN": ("RNN", None),
+    "LSTM": ("LSTM", None),
+    "LSTM b_f=1": ("LSTM", 1.0),
+    "LSTM b_f=3": ("LSTM", 3.0),
+    "GRU": ("GRU", None),
+}
+
+
+@dataclass(frozen=True)
+class RecallScale:
+    """How much of Lab 2 to run.
+
+    lags: the distances k to train at (sequences of k + 1 symbols).
+    seeds: one initialisation and one data stream per seed.
+    steps, batch: Adam steps, each on ``batch`` fresh sequences.
+    hidden_size: H of every model.
+    heldout_sequences: fixed held-out sequences per lag and seed.
+    eval_every: steps between two held-out evaluations.
+    ratio_length: sequence length T for the gradient ratios at initialisation.
+    ratio_seeds: initialisations averaged for the gradient ratios.
+    """
+
+    lags: tuple
+    seeds: tuple
+    steps: int
+    batch: int
+    hidden_size: int
+    heldout_sequences: int
+    eval_every: int
+    ratio_length: int
+    ratio_seeds: tuple
+
+
+SCALES = {
+    "tiny": RecallScale(lags=(2, 5), seeds=(0,), steps=20, batch=16, hidden_size=8,
+                        heldout_sequences=64, eval_every=10, ratio_length=12, ratio_seeds=(0,)),
+    "book": RecallScale(lags=(5, 10, 20, 40), seeds=(0, 1), steps=800, batch=128, hidden_size=32,
+                        heldout_sequences=1000, eval_every=100, ratio_length=101, ratio_seeds=(0, 1, 2, 3, 4)),
+    "full": RecallScale(lags=(5, 10, 20, 50, 100, 200), seeds=(0, 1, 2), steps=3000, batch=128,
+                        hidden_size=32, heldout_sequences=2000, eval_every=100, ratio_length=201,
+                        ratio_seeds=tuple(range(10))),
+}
+
+
+# ---------------------------------------------------------------------------
+# the gradient ratio at initialisation, through lstm_ref
+
+
+def _numpy_forward_backward(recurrent, x, dh_last_fn):
+    """dL/dx for every step of ``x`` (T, N, D), through lstm_ref's NumPy backward.
+
+    ``recurrent`` is a one-layer ``nn.LSTM``, ``nn.RNN`` or ``nn.GRU``; its weights are
+    converted with ``lstm_ref.params``. ``dh_last_fn(h_T)`` returns dL/dh_T; the loss
+    reads only the last hidden state, so every other dL/dh_t arriving from above is 0.
+    """
+    from lstm_ref import params
+    from lstm_ref.gru import gru_backward, gru_forward
+    from lstm_ref.lstm import lstm_backward, lstm_forward
+    from lstm_ref.rnn import rnn_backward, rnn_forward
+
+    T, N, _ = x.shape
+    H = recurrent.hidden_size
+    h0 = np.zeros((N, H))
+    weights = [np.asarray(w, dtype=np.float64) for w in params.params_from_torch(recurrent)]
+    if isinstance(recurrent, torch.nn.LSTM):
+        hs, _, cache = lstm_forward(x, h0, np.zeros((N, H)), *weights)
+        backward = lstm_backward
+    elif isinstance(recurrent, torch.nn.GRU):
+        hs, cache = gru_forward(x, h0, *weights)
+        backward = gru_backward
+    else:
+        hs, cache = rnn_forward(x, h0, *weights)
+        backward = rnn_backward
+    dhs = np.zeros_like(hs)
+    dhs[-1] = dh_last_fn(hs[-1])
+    return backward(dhs, cache)[0]
+
+
+def gradient_ratios(model, length, num_sequences=64, rng=0):
+    """``||dL/dx_{T-k}|| / ||dL/dx_T||`` for ``k = 0 .. length - 1``, shape ``(length,)``.
+
+    ``L`` is the mean cross-entropy of ``model`` (a ``SequenceClassifier`` with one
+    recurrent layer) on ``num_sequences`` delayed-recall sequences of ``length``
+    steps; each norm is the Frobenius norm over the batch, ``||dL/dx_t||`` of the
+    ``(N, D)`` slice. Computed in float64 with lstm_ref's backward passes.
+    """
+    if model.recurrent.num_layers != 1:
+        raise ValueError(f"gradient_ratios needs a one-layer model, got num_layers = {model.recurrent.num_layers}")
+    x, targets = data.delayed_recall(num_sequences, length - 1, rng=rng, dtype=np.float64)
+    W_out = model.head.weight.detach().cpu().double().numpy()
+    b_out = model.head.bias.detach().cpu().double().numpy()
+
+    def dloss_dh_last(h_last):
+        # cross-entropy of softmax(h_T W_out^T + b_out): dL/dlogits = (p - y) / N
+        logits = h_last @ W_out.T + b_out
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(len(targets)), targets] -= 1.0
+        return (p / len(targets)) @ W_out
+
+    dx = _numpy_forward_backward(model.recurrent, x, dloss_dh_last)
+    norms = np.linalg.norm(dx.reshape(length, -1), axis=1)
+    return norms[::-1] / norms[-1]
+
+
+def ratio_curves(labels, hidden_size, length, seeds, num_sequences=64):
+    """Gradient ratios at initialisation for each model label, one row per seed.
+
+    Returns ``{label: [[ratio_k for k in 0..length-1] for seed in seeds]}``.
+    """
+    curves = {}
+    for label in labels:
+        cell, forget_bias = RECALL_MODELS[label]
+        rows = []
+        for seed in seeds:
+            seed_everything(seed)
+            model = make_classifier(cell, forget_bias=forget_bias, hidden_size=hidden_size)
+            rows.append(gradient_ratios(model, length, num_sequences, rng=seed).tolist())
+        curves[label] = rows
+    return curves
+
+
+# ---------------------------------------------------------------------------
+# training
+
+
+def run_recall(scale="book", lags=None, seeds=None, models=None, steps=None, batch=None,
+               hidden_size=None, lr=0.01, clip_norm=1.0, device="auto", show_progress=None,
+               ratios=True):
+    """Train every (seed, lag, model) on delayed recall; measure held-out accuracy.
+
+    Arguments left ``None`` come from ``SCALES[scale]``; ``models`` are labels of
+    ``RECALL_MODELS``. Every model of a (seed, lag) sees the same batches and the
+    same held-out set. Gradients are clipped to norm ``clip_norm`` (``None``: not
+    clipped), the same for every model. Returns a dict ready for JSON: ``config``,
+    ``runs``, ``ratios`` (gradient ratios at initialisation) and ``provenance``.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
+    started = time.perf_counter()
+    chosen = SCALES[scale]
+    lags = chosen.lags if lags is None else tuple(lags)
+    seeds = chosen.seeds if seeds is None else tuple(seeds)
+    models = tuple(RECALL_MODELS) if models is None else tuple(models)
+    unknown = [label for label in models if label not in RECALL_MODELS]
+    if unknown:
+        raise ValueError(f"models must be among {list(RECALL_MODELS)}, got {unknown}")
+    if any(isinstance(lag, bool) or not isinstance(lag, int) or lag < 1 for lag in lags):
+        raise ValueError(f"lags must be integers >= 1, got {list(lags)}")
+    steps = chosen.steps if steps is None else steps
+    batch = chosen.batch if batch is None else batch
+    hidden_size = chosen.hidden_size if hidden_size is None else hidden_size
+    device = choose_device(device)
+    runs = []
+    for seed in seeds:
+        for lag in lags:
+            heldout = as_tensors(*data.delayed_recall(chosen.heldout_sequences, lag, rng=[seed, lag, 1]),
+                                 device)
+            for label in models:
+                cell, forget_bias = RECALL_MODELS[label]
+                seed_everything(seed)
+                model = make_classifier(cell, forget_bias=forget_bias, hidden_size=hidden_size).to(device)
+                stream = np.random.default_rng([seed, lag, 0])  # the same batches for every model
+
+                def next_batch(stream=stream, lag=lag):
+                    return as_tensors(*data.delayed_recall(batch, lag, rng=stream), device)
+
+                run_started = time.perf_counter()
+                history = train_on_stream(model, next_batch, heldout, steps=steps, lr=lr,
+                                          clip_norm=clip_norm, eval_every=chosen.eval_every,
+                                          show_progress=show_progress,
+                                          description=f"{label} lag={lag} seed={seed}")
+                runs.append({"model": label, "lag": lag, "seed": seed, "history": history,
+                             "final": {"heldout_loss": history["heldout_loss"][-1],
+                                       "heldout_accuracy": history["heldout_accuracy"][-1],
+                                       "wall_time_s": round(time.perf_counter() - run_started, 3)}})
+    ratio_results = None
+    if ratios:
+        ratio_results = {"length": chosen.ratio_length, "seeds": list(chosen.ratio_seeds),
+                         "curves": ratio_curves(models, hidden_size, chosen.ratio_length, chosen.ratio_seeds)}
+    config = {"scale": scale, **asdict(chosen), "lags": list(lags), "seeds": list(seeds),
+              "models": list(models), "steps": steps, "batch": batch, "hidden_size": hidden_size,
+              "lr": lr, "clip_norm": clip_norm, "optimizer": "Adam", "loss": "cross-entropy",
+              "chance_accuracy": CHANCE}
+    return {"lab": "recall", "config": config, "runs": runs, "ratios": ratio_results,
+            "provenance": provenance(device, started)}
+
+
+# ---------------------------------------------------------------------------
+# summaries and figures
+
+
+def accuracy_table(runs):
+    """Held-out accuracy per model (rows) and lag (columns): mean over seeds, and every seed.
+
+    Returns ``(lags, {label: [(mean, [accuracy per seed]) for lag in lags]})``.
+    """
+    lags = sorted({run["lag"] for run in runs})
+    labels = [label for label in RECALL_MODELS if any(run["model"] == label for run in runs)]
+    table = {}
+    for label in labels:
+        row = []
+        for lag in lags:
+            values = [run["final"]["heldout_accuracy"] for run in runs
+                      if run["model"] == label and run["lag"] == lag]
+            row.append((float(np.mean(values)), values))
+        table[label] = row
+    return lags, table
+
+
+def _color(label):
+    from lstm_ref.plotting import COLORS, FORGET_BIAS_SHADES
+
+    cell, forget_bias = RECALL_MODELS[label]
+    if cell == "LSTM" and forget_bias is not None:
+        return FORGET_BIAS_SHADES[forget_bias]
+    return COLORS[cell]
+
+
+def _style(label):
+    return {"LSTM": "-", "LSTM b_f=1": "--", "LSTM b_f=3": "-."}.get(label, "-")
+
+
+def plot_recall_accuracy(runs):
+    """Held-out accuracy against the lag k: a line through the seed means, a dot per seed."""
+    from lstm_ref.plotting import COLORS, new_axes
+
+    lags, table = accuracy_table(runs)
+    ax = new_axes("Delayed recall: held-out accuracy", "lag k (steps back)", "held-out accuracy")
+    ax.set_xscale("log")
+    for label, row in table.items():
+        means = [mean for mean, _ in row]
+        ax.plot(lags, means, color=_color(label), linestyle=_style(label), marker="o", label=label)
+        for lag, (_, values) in zip(lags, row):
+            ax.scatter([lag] * len(values), values, color=_color(label), s=10, alpha=0.5)
+    ax.axhline(CHANCE, color=COLORS["chance"], linestyle=":", label="chance (1/3)")
+    ax.set_xticks(lags, [str(lag) for lag in lags])
+    ax.minorticks_off()
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize="small")
+    return ax.figure
+
+
+def plot_gradient_ratios(ratios):
+    """The gradient ratio at initialisation against k, log y: median over seeds, band min-max."""
+    from lstm_ref.plotting import new_axes
+
+    ax = new_axes("Gradient reaching k steps back, at initialisation", "k (steps back)",
+                  r"$\|\partial L/\partial x_{T-k}\| \;/\; \|\partial L/\partial x_T\|$", log_y=True)
+    for label, rows in ratios["curves"].items():
+        curves = np.array(rows)
+        k = np.arange(curves.shape[1])
+        ax.plot(k, np.median(curves, axis=0), color=_color(label), linestyle=_style(label), label=label)
+        ax.fill_between(k, curves.min(axis=0), curves.max(axis=0), color=_color(label), alpha=0.15)
+    ax.legend(fontsize="small")
+    return ax.figure
