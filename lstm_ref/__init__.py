@@ -12,6 +12,6 @@ Jacobians and gradient norms the chapters plot. The core is NumPy only:
 and ``plotting`` are imported on their own).
 """
 
-from lstm_ref import activations, gradcheck, gru, lstm, rnn
+from lstm_ref import activations, diagnostics, gradcheck, gru, lstm, params, rnn
 
-__all__ = ["activations", "gradcheck", "gru", "lstm", "rnn"]
+__all__ = ["activations", "diagnostics", "gradcheck", "gru", "lstm", "params", "rnn"]
