@@ -1,0 +1,1253 @@
+"""What the assignments' tests use: a student's function against the reference, fairly and safely.
+
+Every graded part of every assignment is checked by one call here::
+
+    from lstm_ref.grading import check, grade
+    check("rnn_step_forward", rnn_step_forward)        # visible test: fixed cases, runs here
+    grade("rnn_step_forward", rnn_step_forward)        # hidden test: fresh cases, verdict elsewhere
+    grade("rnn_step_backward", rnn_step_backward, forward=rnn_step_forward)
+
+Both draw the same kinds of cases: random shapes (one with T = 1 and N = 1),
+float64 inputs, and *probes* that zero every term but one, so that a failure
+says where to look ("with only b non-zero your h is wrong: look at b"). An
+answer passes when every output has the right type, dtype and shape and a
+relative error of at most 1e-7 (``lstm_ref.gradcheck.rel_error``) against the
+reference, and no input was changed in place. A correct answer written in
+another way (loops, another formula) passes; an answer computed in float32
+does not, because a *precision* probe lets the pre-activations cancel, which
+float32 cannot resolve. A failure raises :class:`GradingError` (an
+``AssertionError``) whose message teaches; an unanswered part raises
+``NotImplementedError``.
+
+Integrity: what the grading stops
+---------------------------------
+The student has ``lstm_ref`` installed (the visible tests need it) and the
+hidden tests run in the student's own kernel, after the student's code.
+
+* **Calling the reference.** The student's function runs under a profiler
+  hook (``sys.setprofile`` and ``threading.setprofile`` for threads it
+  starts). Any Python frame whose code lives in the ``lstm_ref`` package fails
+  the part, however it was reached: ``import``, ``from … import``,
+  ``importlib``, ``__import__``, a default argument, a closure, a global, an
+  alias of the reference, ``functools.partial``. Only the functions the
+  grader itself hands to the student's code (for example the ``f`` given to
+  ``numerical_gradient``) may run reference code. Replacing the hook
+  (``sys.setprofile``/``settrace``) or starting a process during the call
+  fails the part too.
+* **Patching the checker.** ``grade`` compares nothing in the kernel: a fresh
+  interpreter (``python -I``: no ``PYTHONPATH``, not the notebook's folder, no
+  user site) picks the random seed, rebuilds the cases from it, computes the
+  reference and the verdict. So replacing ``numpy.allclose``,
+  ``numpy.testing``, ``math.isclose``, ``rel_error`` or numpy's random
+  generators in the kernel changes nothing, and the seed cannot be predicted
+  to replay precomputed answers. This module itself cannot be patched by
+  assignment: ``lstm_ref.grading.grade = …``, ``setattr``, ``mock.patch`` and
+  writes to its ``__dict__`` raise.
+* **Shadowing.** The fresh interpreter reports where it found ``lstm_ref``;
+  a different package in the kernel (a ``lstm_ref/`` folder next to the
+  notebook) fails the test. nbgrader does not copy a submitted ``*.py`` or
+  ``lstm_ref*`` next to the notebook in the first place (``CourseDirectory.ignore``
+  in ``nbgrader_config.py``), and a ``lstm_ref.py`` there makes
+  ``import lstm_ref.grading`` fail.
+* **Edited, deleted or duplicated test cells, changed points**: nbgrader
+  restores them from the gradebook (see ``lstm_ref.classroom``).
+
+What it does not stop
+---------------------
+* Copying the reference's source text into the notebook (or ``exec`` of it):
+  the code then lives in the notebook, like any copied answer. That is a
+  matter for the course's honour code; ``lstm_ref.classroom`` flags every
+  submission whose answer cells mention ``lstm_ref`` for a human to read.
+* Deliberate attacks on the kernel itself, which no test running in the
+  student's kernel can prevent: rewriting later cells with IPython input
+  transformers, replacing builtins, swapping a function's ``__code__``,
+  ``object.__setattr__`` on this module, ``ctypes``, or a thread started
+  *before* the graded call that runs the reference on request (Python 3.11
+  cannot profile threads that already exist). These leave code in the
+  submission; ``lstm_ref.classroom`` flags the usual spellings for review.
+"""
+
+import json
+import linecache
+import os
+import signal
+import subprocess
+import sys
+import threading
+import types
+import warnings
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+TOLERANCE = 1e-7
+TIME_LIMIT = 5.0  # seconds for one call of a student's function on a tiny case
+PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
+
+# Captured now, before any student code can replace them in this kernel.
+_Popen = subprocess.Popen
+_PIPE = subprocess.PIPE
+_setprofile = sys.setprofile
+_getprofile = sys.getprofile
+_thread_setprofile = threading.setprofile
+_json_dumps, _json_loads = json.dumps, json.loads
+
+FLOAT32_LESSON = (
+    "Your values are right to about 7 digits but not to 16: somewhere the computation runs in "
+    "float32 (np.float32, astype, a float32 array you created, or torch's default dtype). "
+    "Keep every array in the dtype of the inputs, float64 here."
+)
+
+
+class GradingError(AssertionError):
+    """A graded function is wrong; the message says how and where to look."""
+
+
+# --- cases -------------------------------------------------------------------------------------
+
+class Case(NamedTuple):
+    """One set of inputs for a graded function."""
+
+    label: str  # how a message names it, e.g. "a random case (N=2, D=3, H=4)"
+    kind: str  # "random", "probe" (all terms zeroed but one), "precision", "special"
+    inputs: dict  # argument name -> value, in the function's order
+    lesson: str = ""  # for a probe: what to look at when this probe fails
+    passing: str = ""  # for a probe: what it means when this probe passes but a random case fails
+
+
+def _sizes(rng, T=None, N=None):
+    """Random sizes for one case; T and N can be forced (T = 1 and N = 1 are always tried)."""
+    return {
+        "T": int(rng.integers(2, 6)) if T is None else T,
+        "N": int(rng.integers(2, 5)) if N is None else N,
+        "D": int(rng.integers(1, 6)),
+        "H": int(rng.integers(1, 6)),
+    }
+
+
+def _size_label(sizes, letters):
+    return ", ".join(f"{letter}={sizes[letter]}" for letter in letters)
+
+
+def _normal(rng, *shape, scale=1.0):
+    return scale * rng.standard_normal(shape)
+
+
+def _recurrent_inputs(rng, sizes, gates, sequence, cell):
+    """x, the initial state(s) and W_ih, W_hh, b for an RNN (gates=1) or an LSTM (gates=4)."""
+    T, N, D, H = sizes["T"], sizes["N"], sizes["D"], sizes["H"]
+    inputs = {"x": _normal(rng, T, N, D) if sequence else _normal(rng, N, D)}
+    state = "h0" if sequence else "h_prev"
+    inputs[state] = _normal(rng, N, H, scale=0.5)
+    if cell:
+        inputs["c0" if sequence else "c_prev"] = _normal(rng, N, H)
+    inputs["W_ih"] = _normal(rng, gates * H, D, scale=0.5)
+    inputs["W_hh"] = _normal(rng, gates * H, H, scale=0.5)
+    inputs["b"] = _normal(rng, gates * H, scale=0.5)
+    return inputs
+
+
+def _zeroed(inputs, *names):
+    """A copy of ``inputs`` with the named arrays set to zero."""
+    return {name: (np.zeros_like(value) if name in names else value.copy())
+            for name, value in inputs.items()}
+
+
+def _cancelling(inputs, gates, sequence):
+    """Inputs whose pre-activations cancel to about 1e-3 (N = 1): float32 cannot resolve them."""
+    x = inputs["x"][0] if sequence else inputs["x"]
+    h = inputs["h0" if sequence else "h_prev"]
+    total = x @ inputs["W_ih"].T + h @ inputs["W_hh"].T
+    # About ±1e-3, never near 0 (where even float64 keeps no relative precision).
+    H = total.shape[1]
+    small = 1e-3 * (1 + np.arange(H) / H) * np.where(np.arange(H) % 2, -1.0, 1.0)
+    changed = dict(inputs)
+    changed["b"] = small - total[0]
+    if "c_prev" in inputs or "c0" in inputs:
+        changed["c0" if sequence else "c_prev"] = np.zeros_like(h)
+    return changed
+
+
+def _random_cases(rng, build, letters, sequence):
+    """Three random cases: T = N = 1, then two with random sizes."""
+    cases = []
+    for forced in ({"T": 1, "N": 1}, {}, {}):
+        sizes = _sizes(rng, **forced)
+        if not sequence:
+            sizes["T"] = 1
+        shown = [letter for letter in letters if sequence or letter != "T"]
+        cases.append(Case(f"a random case ({_size_label(sizes, shown)})", "random", build(rng, sizes)))
+    return cases
+
+
+# --- running the student's function under the guard (in the kernel) ---------------------------
+
+class _TooSlow(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise _TooSlow()
+
+
+def _process_starters():
+    """Builtins that start another process (which could run the reference unseen)."""
+    names = ["fork", "forkpty", "system", "posix_spawn", "posix_spawnp", "execv", "execve", "spawnv"]
+    found = [getattr(os, name) for name in names if hasattr(os, name)]
+    try:
+        import _posixsubprocess
+        found.append(_posixsubprocess.fork_exec)
+    except ImportError:
+        pass
+    return found
+
+
+_FORBIDDEN_BUILTINS = [sys.setprofile, sys.settrace] + _process_starters()
+_FORBIDDEN_CODES = {threading.setprofile.__code__, threading.settrace.__code__}
+
+
+def _is_reference(filename, known):
+    """Whether code from ``filename`` belongs to the lstm_ref package (memoised in ``known``)."""
+    inside = known.get(filename)
+    if inside is None:
+        path = os.path.realpath(filename) if filename and not filename.startswith("<") else ""
+        inside = known[filename] = path.startswith(PACKAGE_DIR + os.sep)
+    return inside
+
+
+class _Guard:
+    """Watches one call of a student's function: reference code, tampering, time."""
+
+    def __init__(self, trusted_codes=()):
+        self.trusted = set(trusted_codes) | {_on_alarm.__code__}
+        self.violations = []
+        self._inside_trusted = []
+        self._known_files = {}
+
+    def hook(self, frame, event, arg):
+        if event == "call":
+            if self._inside_trusted:
+                return
+            code = frame.f_code
+            if code in self.trusted:
+                self._inside_trusted.append(frame)
+            elif code in _FORBIDDEN_CODES:
+                self.violations.append(f"changed the profiler ({code.co_name})")
+            elif _is_reference(code.co_filename, self._known_files):
+                module = os.path.splitext(os.path.basename(code.co_filename))[0]
+                self.violations.append(f"called lstm_ref.{module}.{code.co_qualname}")
+        elif event == "return":
+            if self._inside_trusted and frame is self._inside_trusted[-1]:
+                self._inside_trusted.pop()
+        elif event == "c_call" and not self._inside_trusted:
+            if any(arg is forbidden for forbidden in _FORBIDDEN_BUILTINS) and frame.f_code is not _CALLER:
+                self.violations.append(f"called {getattr(arg, '__name__', arg)}")
+
+
+def _call_guarded(function, args, guard):
+    """Call ``function(*args)`` under ``guard``; return (result, exception, caught warnings)."""
+    alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    if alarm:
+        previous = signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, TIME_LIMIT, 0.5)
+    result, error = None, None
+    # NumPy's default error state (underflow is silent), whatever the kernel set.
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn", under="ignore"):
+        warnings.simplefilter("always")
+        hook = guard.hook  # one bound method, to compare by identity below
+        _thread_setprofile(hook)
+        _setprofile(hook)
+        try:
+            result = function(*args)
+        except BaseException as exception:  # the student's code may raise anything
+            error = exception
+        finally:
+            if _getprofile() is not hook:
+                guard.violations.append("removed the grading guard")
+            _setprofile(None)
+            _thread_setprofile(None)
+            if alarm:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+    if isinstance(error, KeyboardInterrupt):
+        raise error
+    return result, error, [str(w.message) for w in caught]
+
+
+_CALLER = _call_guarded.__code__
+
+
+def _where_in_student_code(error):
+    """" (line 7: h = x @ W_ih)" for the deepest traceback frame outside libraries, else ""."""
+    libraries = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, PACKAGE_DIR)}
+    found = ""
+    trace = error.__traceback__
+    while trace is not None:
+        filename = trace.tb_frame.f_code.co_filename
+        real = os.path.realpath(filename) if not filename.startswith("<") else filename
+        if not any(real.startswith(lib + os.sep) for lib in libraries):
+            line = linecache.getline(filename, trace.tb_lineno).strip()
+            found = f" (line {trace.tb_lineno}: {line})" if line else f" (line {trace.tb_lineno})"
+        trace = trace.tb_next
+    return found
+
+
+def _snapshot(values):
+    return {name: value.tobytes() for name, value in values.items() if type(value) is np.ndarray}
+
+
+def _changed_inputs(values, snapshot):
+    return [name for name, data in snapshot.items() if values[name].tobytes() != data]
+
+
+def _run(name, function, args, named_inputs, trusted=()):
+    """Call a student's function under the guard; raise at once if it misbehaves."""
+    snapshot = _snapshot(named_inputs)
+    guard = _Guard(trusted)
+    result, error, caught = _call_guarded(function, args, guard)
+    if guard.violations:
+        raise GradingError(
+            f"{name} {guard.violations[0]} while it was being graded. The graded functions must "
+            f"compute everything themselves: they may not call lstm_ref (the reference) or "
+            f"change the grading guard.")
+    if isinstance(error, _TooSlow):
+        raise GradingError(
+            f"{name} ran for more than {TIME_LIMIT:g} s on a tiny case: is there a loop that never "
+            f"ends (a while loop whose condition never changes)?")
+    if isinstance(error, NotImplementedError):
+        raise NotImplementedError(
+            f"{name} is not written yet: replace `raise NotImplementedError()` with your code.")
+    if error is not None:
+        raise GradingError(
+            f"{name} raised {type(error).__name__}: {error}{_where_in_student_code(error)}") from None
+    changed = _changed_inputs(named_inputs, snapshot)
+    if changed:
+        raise GradingError(
+            f"{name} changed its input {changed[0]} in place (with +=, *=, out=, or an assignment "
+            f"into it). A function must leave the caller's arrays as they were: compute into new "
+            f"arrays, or copy first.")
+    return result, caught
+
+
+def _as_outputs(name, result, names, returns_tuple):
+    """The student's outputs as exact ndarrays, or a GradingError that says what is wrong."""
+    if returns_tuple:
+        if type(result) is not tuple or len(result) != len(names):
+            got = (f"a tuple of {len(result)}" if type(result) is tuple
+                   else f"a {type(result).__name__}")
+            raise GradingError(f"{name} must return a tuple ({', '.join(names)}), got {got}.")
+        values = result
+    else:
+        values = (result,)
+    outputs = []
+    for label, value in zip(names, values):
+        if label == "cache":
+            continue
+        if isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, bool):
+            value = np.asarray(value)
+        if type(value) is not np.ndarray or value.dtype.kind not in "fiu":
+            raise GradingError(
+                f"{name}: {label} must be a NumPy array of floats, got {type(value).__name__}"
+                + (f" of dtype {value.dtype}" if isinstance(value, np.ndarray) else "") + ".")
+        outputs.append(value.copy())
+    return outputs
+
+
+# --- the specifications of the graded functions ----------------------------------------------
+
+class Spec(NamedTuple):
+    """How to grade one function."""
+
+    cases: Callable  # (rng) -> list of Case
+    run: Callable  # (function, forward, case) -> list of arrays (in the kernel, guarded)
+    reference: Callable  # (case) -> list of arrays (in the verdict's interpreter)
+    outputs: tuple  # output names with shapes in the book's notation, e.g. ("h (N, H)",)
+    hints: dict = {}  # output name -> what to check when that output is wrong
+    combined: str = ""  # when every probe passes but a random case fails
+    diagnose: Callable = None  # (case, got, expected) -> extra lesson or ""
+    compare: Callable = None  # (got, expected) -> problem text or None; default: rel_error
+
+
+def _forward_runner(name, outputs):
+    def run(function, forward, case):
+        args = [case.inputs[key] for key in case.inputs]
+        result, _ = _run(name, function, args, case.inputs)
+        return _as_outputs(name, result, outputs + ("cache",), True)
+    return run
+
+
+def _backward_runner(name, forward_name, forward_outputs, upstream, grads, extra_kwargs=()):
+    """Run the student's forward to get their cache, then their backward on it."""
+    def run(function, forward, case):
+        if forward is None:
+            raise GradingError(f"grading {name} needs your forward: pass forward={forward_name}")
+        forward_inputs = {k: v for k, v in case.inputs.items() if k not in upstream}
+        result, _ = _run(forward_name, forward, list(forward_inputs.values()), forward_inputs)
+        *forward_values, cache = _as_tuple(forward_name, result, len(forward_outputs) + 1)
+        args = [case.inputs[k] for k in upstream if k not in extra_kwargs] + [cache]
+        args += [case.inputs[k] for k in extra_kwargs if k in case.inputs]
+        result, _ = _run(name, function, args, case.inputs)
+        gradients = _as_outputs(name, result, grads, True)
+        return gradients + _as_outputs(forward_name, tuple(forward_values), forward_outputs, True)
+    return run
+
+
+def _as_tuple(name, result, length):
+    if type(result) is not tuple or len(result) != length:
+        raise GradingError(f"{name} must return a tuple of {length} (its outputs and the cache).")
+    return result
+
+
+def _reference(module, function_name, n_outputs):
+    def reference(case):
+        import importlib
+        function = getattr(importlib.import_module(f"lstm_ref.{module}"), function_name)
+        return list(function(*case.inputs.values())[:n_outputs])
+    return reference
+
+
+def _backward_reference(module, forward_name, backward_name, n_forward, upstream, keyword=()):
+    def reference(case):
+        import importlib
+        package = importlib.import_module(f"lstm_ref.{module}")
+        forward_inputs = [v for k, v in case.inputs.items() if k not in upstream]
+        *forward_values, cache = getattr(package, forward_name)(*forward_inputs)
+        args = [case.inputs[k] for k in upstream if k not in keyword] + [cache]
+        kwargs = {k: case.inputs[k] for k in keyword if k in case.inputs}
+        gradients = getattr(package, backward_name)(*args, **kwargs)
+        return list(gradients) + list(forward_values[:n_forward])
+    return reference
+
+
+def _name(output):
+    return output.split(" ")[0]
+
+
+# RNN ---------------------------------------------------------------------------------------------
+
+def _rnn_step_cases(rng):
+    def build(rng, sizes):
+        return _recurrent_inputs(rng, sizes, 1, sequence=False, cell=False)
+    cases = _random_cases(rng, build, "NDH", sequence=False)
+    base = build(rng, _sizes(rng))
+    cases += [
+        Case("a probe with only the input term (h_{t−1} = 0, b = 0)", "probe",
+             _zeroed(base, "h_prev", "b"),
+             "look at the input term x_t W_ihᵀ: in code x @ W_ih.T, an (N, D) @ (D, H) product"),
+        Case("a probe with only the recurrent term (x_t = 0, b = 0)", "probe", _zeroed(base, "x", "b"),
+             "look at the recurrent term h_{t−1} W_hhᵀ: in code h_prev @ W_hh.T (W_hh is used "
+             "transposed, and with h_prev, not h)"),
+        Case("a probe with only the bias (x_t = 0, h_{t−1} = 0)", "probe", _zeroed(base, "x", "h_prev"),
+             "look at b: it is added to every row of the pre-activation, before tanh"),
+        Case("a precision case (N = 1, pre-activations that nearly cancel)", "precision",
+             _cancelling(build(rng, _sizes(rng, N=1)), 1, sequence=False)),
+    ]
+    return cases
+
+
+def _rnn_step_backward_cases(rng):
+    cases = []
+    for case in _rnn_step_cases(rng):
+        if case.kind == "precision":
+            continue
+        inputs = dict(case.inputs)
+        inputs["dh"] = _normal(rng, *inputs["h_prev"].shape)
+        cases.append(case._replace(inputs=inputs, kind="random" if case.kind == "random" else "special"))
+    return cases
+
+
+def _sequence_probes(rng, build, state_names):
+    sizes = _sizes(rng)
+    base = build(rng, sizes)
+    return [
+        Case(f"a probe with a zero initial state ({_size_label(sizes, 'TNDH')})", "probe",
+             _zeroed(base, *state_names),
+             passing="you are right when the initial state is zero: look at how the initial state "
+                     "enters (the first step starts from it, and its gradient is what step 1 sends "
+                     "back)"),
+        Case(f"a probe with a single time step (T=1, N={sizes['N']})", "probe",
+             {k: (v[:1].copy() if k == "x" or k == "dhs" else v.copy()) for k, v in base.items()},
+             "look at a single step first: it must equal your step function's result",
+             passing="one time step is right, several are not: look at how step t+1 uses what "
+                     "step t produced (or, backwards, what step t+1 sends back to step t)"),
+    ]
+
+
+def _rnn_cases(rng):
+    def build(rng, sizes):
+        return _recurrent_inputs(rng, sizes, 1, sequence=True, cell=False)
+    cases = _random_cases(rng, build, "TNDH", sequence=True)
+    cases += _sequence_probes(rng, build, ["h0"])
+    precise = _cancelling(build(rng, _sizes(rng, T=1, N=1)), 1, sequence=True)
+    cases.append(Case("a precision case (T = N = 1, pre-activations that nearly cancel)", "precision",
+                      precise))
+    return cases
+
+
+def _rnn_backward_cases(rng):
+    cases = []
+    for case in _rnn_cases(rng):
+        if case.kind == "precision":
+            continue
+        inputs = dict(case.inputs)
+        T, N = inputs["x"].shape[:2]
+        H = inputs["W_hh"].shape[1]
+        inputs["dhs"] = _normal(rng, T, N, H)
+        cases.append(case._replace(inputs=inputs))
+    last_only = dict(cases[1].inputs)
+    last_only["dhs"] = np.zeros_like(last_only["dhs"])
+    last_only["dhs"][-1] = _normal(rng, *last_only["dhs"].shape[1:])
+    cases.append(Case("a probe with a loss on h_T only (dhs zero before the last step)", "probe",
+                      last_only, "look at the gradient that flows back from step t+1 into h_t",
+                      passing="you are right when the loss reads h_T only: the loss reads every "
+                              "h_t, so add dhs[t] to the gradient of h_t at every step t"))
+    return cases
+
+
+def _shifted(case, got, expected):
+    """A lesson when the student's states are the reference's shifted by one step."""
+    if got[0].shape != expected[0].shape or got[0].shape[0] < 2:
+        return ""
+    if np.allclose(got[0][1:], expected[0][:-1], rtol=1e-9, atol=1e-12):
+        return ("your states are shifted by one step: hs[t] must hold h_{t+1}, the state after "
+                "reading x[t] (hs holds h_1 .. h_T, not h_0 .. h_{T−1}).")
+    return ""
+
+
+_RNN_STEP_GRAD_HINTS = {
+    "dx": "dx = da W_ih, with da = dh ⊙ (1 − h_t²)",
+    "dh_prev": "dh_prev = da W_hh",
+    "dW_ih": "dW_ih = daᵀ x_t (summed over the batch)",
+    "dW_hh": "dW_hh = daᵀ h_{t−1}: the previous state, not the new one",
+    "db": "db = Σ_n da (a sum over the batch, axis 0)",
+}
+_TANH_LESSON = ("look at da = dh ⊙ (1 − h_t²) first: it feeds every gradient (tanh' is 1 − tanh², "
+                "evaluated at the output h_t, which your cache must hold)")
+
+# LSTM --------------------------------------------------------------------------------------------
+
+def _gate_rows(H, gate):
+    return slice("ifgo".index(gate) * H, ("ifgo".index(gate) + 1) * H)
+
+
+def _only_bias(inputs, gates, keep_cell):
+    """x = 0, h = 0, b zero except the named gates' blocks; c kept if asked, else 0."""
+    H = inputs["W_hh"].shape[1]
+    state_names = [k for k in inputs if k in ("h_prev", "h0")]
+    cell_names = [k for k in inputs if k in ("c_prev", "c0")]
+    changed = _zeroed(inputs, "x", *state_names, *([] if keep_cell else cell_names))
+    b = np.zeros_like(inputs["b"])
+    for gate in gates:
+        b[_gate_rows(H, gate)] = inputs["b"][_gate_rows(H, gate)] + 1.0
+    changed["b"] = b
+    return changed
+
+
+def _lstm_probes(base, sequence):
+    state = "h0" if sequence else "h_prev"
+    cell = "c0" if sequence else "c_prev"
+    order = ("the gates are stacked in PyTorch's order i, f, g, o: rows 0..H of W_ih, W_hh and b "
+             "are the input gate, H..2H the forget gate, 2H..3H the candidate g (tanh), 3H..4H "
+             "the output gate")
+    return [
+        Case("a probe of the forget path (x = 0, h = 0, only the forget block of b non-zero, "
+             "c_{t−1} ≠ 0)", "probe", _only_bias(base, "f", keep_cell=True),
+             f"look at c_t = f ⊙ c_{{t−1}} + i ⊙ g and at the forget gate f = σ(…): {order}"),
+        Case("a probe of the input path (x = 0, h = 0, c = 0, only the i and g blocks of b "
+             "non-zero)", "probe", _only_bias(base, "ig", keep_cell=False),
+             f"look at i ⊙ g, with i = σ(…) and g = tanh(…): {order}"),
+        Case("a probe of the output gate (x = 0, h = 0, c = 0, only the g and o blocks of b "
+             "non-zero)", "probe", _only_bias(base, "go", keep_cell=False),
+             f"look at h_t = o ⊙ tanh(c_t), with o = σ(…): {order}"),
+        Case("a probe with only the input term (h = 0, c = 0, b = 0)", "probe",
+             _zeroed(base, state, cell, "b"),
+             "look at the input term x_t W_ihᵀ (x @ W_ih.T, an (N, D) @ (D, 4H) product)"),
+        Case("a probe with only the recurrent term (x = 0, c = 0, b = 0)", "probe",
+             _zeroed(base, "x", cell, "b"),
+             "look at the recurrent term h_{t−1} W_hhᵀ (h_prev @ W_hh.T)"),
+    ]
+
+
+def _lstm_step_cases(rng):
+    def build(rng, sizes):
+        return _recurrent_inputs(rng, sizes, 4, sequence=False, cell=True)
+    cases = _random_cases(rng, build, "NDH", sequence=False)
+    cases += _lstm_probes(build(rng, _sizes(rng)), sequence=False)
+    cases.append(Case("a precision case (N = 1, pre-activations that nearly cancel)", "precision",
+                      _cancelling(build(rng, _sizes(rng, N=1)), 4, sequence=False)))
+    return cases
+
+
+def _lstm_cases(rng):
+    def build(rng, sizes):
+        return _recurrent_inputs(rng, sizes, 4, sequence=True, cell=True)
+    cases = _random_cases(rng, build, "TNDH", sequence=True)
+    cases += _sequence_probes(rng, build, ["h0", "c0"])
+    cases.append(Case("a precision case (T = N = 1, pre-activations that nearly cancel)", "precision",
+                      _cancelling(build(rng, _sizes(rng, T=1, N=1)), 4, sequence=True)))
+    return cases
+
+
+def _lstm_step_backward_cases(rng):
+    cases = []
+    for case in _lstm_step_cases(rng):
+        if case.kind in ("precision",):
+            continue
+        inputs = dict(case.inputs)
+        shape = inputs["h_prev"].shape
+        inputs["dh"], inputs["dc"] = _normal(rng, *shape), _normal(rng, *shape)
+        cases.append(case._replace(inputs=inputs, kind="random" if case.kind == "random" else "special"))
+    base = dict(cases[1].inputs)
+    only_c = dict(base, dh=np.zeros_like(base["dh"]))
+    only_h = dict(base, dc=np.zeros_like(base["dc"]))
+    cases += [
+        Case("a probe with dL/dh_t = 0 (the gradient arrives through c_t only)", "probe", only_c,
+             "look at the cell path: dc_prev = (dc + dh ⊙ o ⊙ (1 − tanh²(c_t))) ⊙ f"),
+        Case("a probe with dL/dc_t = 0 (the gradient arrives through h_t only)", "probe", only_h,
+             "look at the output path: dh reaches c_t through dh ⊙ o ⊙ (1 − tanh²(c_t)), and o "
+             "through dh ⊙ tanh(c_t)"),
+    ]
+    return cases
+
+
+def _lstm_backward_cases(rng):
+    cases = []
+    for case in _lstm_cases(rng):
+        if case.kind == "precision":
+            continue
+        inputs = dict(case.inputs)
+        T, N = inputs["x"].shape[:2]
+        H = inputs["W_hh"].shape[1]
+        inputs["dhs"] = _normal(rng, T, N, H)
+        cases.append(case._replace(inputs=inputs))
+    with_dcT = dict(cases[1].inputs)
+    with_dcT["dcT"] = _normal(rng, *with_dcT["h0"].shape)
+    only_dcT = dict(with_dcT, dhs=np.zeros_like(with_dcT["dhs"]))
+    cases += [
+        Case("a case with a gradient dcT on the last cell state", "special", with_dcT),
+        Case("a probe with only dcT (dhs = 0)", "probe", only_dcT,
+             "look at dcT: it is added to the gradient of c_T at the last step (None means zero)"),
+    ]
+    return cases
+
+
+_LSTM_STEP_GRAD_HINTS = {
+    "dx": "dx = da W_ih, with da the gradient of the stacked pre-activations [di, df, dg, do]",
+    "dh_prev": "dh_prev = da W_hh",
+    "dc_prev": "dc_prev = (dc + dh ⊙ o ⊙ (1 − tanh²(c_t))) ⊙ f",
+    "dW_ih": "dW_ih = daᵀ x_t",
+    "dW_hh": "dW_hh = daᵀ h_{t−1}",
+    "db": "db = Σ_n da",
+}
+_LSTM_GATE_LESSON = (
+    "look at the gate gradients first, with dc_t = dc + dh ⊙ o ⊙ (1 − tanh²(c_t)): "
+    "di = dc_t ⊙ g ⊙ i(1 − i), df = dc_t ⊙ c_{t−1} ⊙ f(1 − f), dg = dc_t ⊙ i ⊙ (1 − g²), "
+    "do = dh ⊙ tanh(c_t) ⊙ o(1 − o), stacked in the order i, f, g, o")
+
+# a1: gradient norms along the sequence ---------------------------------------------------------
+
+def _norm_cases(rng):
+    def build(rng, sizes):
+        inputs = _recurrent_inputs(rng, sizes, 1, sequence=True, cell=False)
+        return inputs
+    cases = _random_cases(rng, build, "TNDH", sequence=True)
+    return cases
+
+
+def _reference_gradient_norms(x, h0, W_ih, W_hh, b):
+    """‖dL/dh_{T−k}‖ for k = 0..T, with L = Σ h_T (reference for a1's gradient_norms)."""
+    from lstm_ref.rnn import rnn_backward, rnn_forward
+    hs, _ = rnn_forward(x, h0, W_ih, W_hh, b)
+    states = np.concatenate([h0[None], hs])  # h_0 .. h_T
+    T = x.shape[0]
+    norms = np.empty(T + 1)
+    for k in range(T + 1):
+        if k == 0:
+            norms[0] = np.linalg.norm(np.ones_like(h0))
+            continue
+        dhs = np.zeros((k,) + h0.shape)
+        dhs[-1] = 1.0
+        _, cache = rnn_forward(x[T - k:], states[T - k], W_ih, W_hh, b)
+        norms[k] = np.linalg.norm(rnn_backward(dhs, cache)[1])
+    return norms
+
+
+def _growth_cases(rng):
+    cases = []
+    for index in range(3):
+        K = int(rng.integers(3, 12))
+        rate = float(rng.uniform(0.5, 1.5))
+        norms = (rate ** np.arange(K)) * np.exp(_normal(rng, K, scale=0.05)) * rng.uniform(0.5, 3)
+        cases.append(Case(f"norms of {K} steps (decay ≈ {rate:.2f} per step)", "random",
+                          {"norms": norms}))
+    return cases
+
+
+def _reference_growth(norms):
+    """exp of the least-squares slope of log ‖dL/dh_{T−k}‖ against k."""
+    k = np.arange(len(norms))
+    slope = np.polyfit(k, np.log(norms), 1)[0]
+    return float(np.exp(slope))
+
+
+# a2: sigmoid, parameter count, concatenated weights ----------------------------------------------
+
+_EXTREMES = np.array([-1e308, -1e4, -1000.0, -745.0, -740.0, -710.0, -100.0, -40.0, -1.0, -1e-12,
+                      0.0, 1e-12, 1.0, 40.0, 100.0, 710.0, 1000.0, 1e4, 1e308])
+
+
+def _sigmoid_cases(rng):
+    shape = tuple(int(n) for n in rng.integers(1, 5, size=int(rng.integers(1, 4))))
+    return [
+        Case(f"a random array of shape {shape}", "random", {"z": _normal(rng, *shape, scale=3)}),
+        Case("a single number in an array of shape (1,)", "random", {"z": _normal(rng, 1)}),
+        Case("very negative and very positive inputs (±1e308, ±1000, ±745, …, 0)", "special",
+             {"z": _EXTREMES.copy()}),
+        Case("a (2, N) array with extreme rows", "special",
+             {"z": np.stack([_EXTREMES, -_EXTREMES[::-1]])}),
+    ]
+
+
+def _count_cases(rng):
+    return [Case(f"D={D}, H={H}", "random", {"D": D, "H": H})
+            for D, H in [(3, 10), (1, 1)] + [tuple(int(n) for n in rng.integers(1, 200, 2))]]
+
+
+def _reference_count(D, H):
+    return np.asarray(4 * (H * D + H * H + H))
+
+
+def _concat_cases(rng):
+    cases = []
+    for case in _random_cases(rng, lambda r, s: _recurrent_inputs(r, s, 4, False, True), "NDH", False):
+        cases.append(case._replace(inputs={"W_ih": case.inputs["W_ih"], "W_hh": case.inputs["W_hh"]}))
+    return cases
+
+
+def _concat_step_cases(rng):
+    cases = []
+    for case in _lstm_step_cases(rng):
+        inputs = dict(case.inputs)
+        W_ih, W_hh = inputs.pop("W_ih"), inputs.pop("W_hh")
+        b = inputs.pop("b")
+        inputs["W"] = np.concatenate([W_hh, W_ih], axis=1)
+        inputs["b"] = b
+        cases.append(case._replace(inputs=inputs))
+    return cases
+
+
+def _reference_concat_step(x, h_prev, c_prev, W, b):
+    from lstm_ref.lstm import lstm_step_forward
+    H = h_prev.shape[1]
+    h, c, _ = lstm_step_forward(x, h_prev, c_prev, W[:, H:], W[:, :H], b)
+    return [h, c]
+
+
+# a3: numerical gradient and a gradient checker ------------------------------------------------
+
+def _cube(x):
+    """f(x) = x³ elementwise: a test function the grader hands to numerical_gradient."""
+    return x ** 3
+
+
+def _exp_of_product(A):
+    def f(x):
+        """f(x) = exp(x A): a test function the grader hands to numerical_gradient."""
+        return np.exp(x @ A)
+    return f
+
+
+def _away_from_zero(rng, shape, low=0.5, high=1.5):
+    return rng.uniform(low, high, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+
+
+def _numerical_cases(rng):
+    cases = []
+    shape = tuple(int(n) for n in rng.integers(1, 4, size=2))
+    cases.append(Case(f"f(x) = x³ on x of shape {shape}", "random",
+                      {"f": ("cube",), "x": _away_from_zero(rng, shape),
+                       "df": _away_from_zero(rng, shape)}))
+    N, D, M = (int(n) for n in rng.integers(1, 4, size=3))
+    A = rng.uniform(0.1, 0.5, size=(D, M))
+    cases.append(Case(f"f(x) = exp(x A) with x of shape ({N}, {D}), A of shape ({D}, {M})",
+                      "random", {"f": ("exp", A), "x": rng.uniform(-1, 1, size=(N, D)),
+                                 "df": rng.uniform(0.5, 1.5, size=(N, M))}))
+    cases.append(Case("f(x) = x³ on a single number (x of shape (1,))", "special",
+                      {"f": ("cube",), "x": _away_from_zero(rng, (1,)), "df": np.ones(1)}))
+    return cases
+
+
+def _make_f(description):
+    return _cube if description[0] == "cube" else _exp_of_product(description[1])
+
+
+_TRUSTED = {_cube.__code__, _exp_of_product(np.zeros((1, 1))).__code__}
+
+
+def _run_numerical(function, forward, case):
+    f = _make_f(case.inputs["f"])
+    arrays = {k: v for k, v in case.inputs.items() if k != "f"}
+    result, _ = _run("numerical_gradient", function, [f, arrays["x"], arrays["df"]], arrays,
+                     trusted=_TRUSTED)
+    return _as_outputs("numerical_gradient", result, ("dx",), False)
+
+
+def _reference_numerical(case):
+    from lstm_ref.gradcheck import numerical_gradient
+    f = _make_f(case.inputs["f"])
+    return [numerical_gradient(f, case.inputs["x"], case.inputs["df"])]
+
+
+# The pairs handed to a student's check_gradients: a right one and one with a planted bug.
+def _pair_forward(x, h_prev, W_ih, W_hh, b):
+    from lstm_ref.rnn import rnn_step_forward
+    return rnn_step_forward(x, h_prev, W_ih, W_hh, b)
+
+
+def _pair_backward(dh, cache):
+    from lstm_ref.rnn import rnn_step_backward
+    return rnn_step_backward(dh, cache)
+
+
+def _pair_backward_with_bug(dh, cache):
+    """The right gradients except dW_hh, which uses the new state h_t instead of h_{t−1}."""
+    from lstm_ref.rnn import rnn_step_backward
+    dx, dh_prev, dW_ih, dW_hh, db = rnn_step_backward(dh, cache)
+    da = dh * (1 - cache.h * cache.h)
+    return dx, dh_prev, dW_ih, da.T @ cache.h, db
+
+
+_PAIR_TRUSTED = {_pair_forward.__code__, _pair_backward.__code__, _pair_backward_with_bug.__code__}
+_PAIR_NAMES = ("x", "h_prev", "W_ih", "W_hh", "b")
+
+
+def _checker_cases(rng):
+    cases = []
+    for buggy in (False, True):
+        sizes = _sizes(rng)
+        inputs = _recurrent_inputs(rng, sizes, 1, sequence=False, cell=False)
+        label = ("a backward with a planted bug in dW_hh" if buggy else "a correct backward")
+        cases.append(Case(f"{label} (rnn step, {_size_label(sizes, 'NDH')})", "random",
+                          {"buggy": buggy, **inputs}))
+    return cases
+
+
+def _run_checker(function, forward, case):
+    backward = _pair_backward_with_bug if case.inputs["buggy"] else _pair_backward
+    arrays = {k: v for k, v in case.inputs.items() if k != "buggy"}
+    result, _ = _run("check_gradients", function, [_pair_forward, backward, arrays], arrays,
+                     trusted=_PAIR_TRUSTED)
+    try:
+        errors = [float(result[name]) for name in _PAIR_NAMES]
+    except Exception:
+        raise GradingError(
+            "check_gradients must return a mapping from each input's name ('x', 'h_prev', "
+            "'W_ih', 'W_hh', 'b') to a relative error, e.g. {'x': 2e-10, …}.") from None
+    return [np.array(errors)]
+
+
+def _reference_checker(case):
+    return [np.array([1.0 if (case.inputs["buggy"] and name == "W_hh") else 0.0
+                      for name in _PAIR_NAMES])]
+
+
+def _compare_checker(got, expected):
+    for name, error, wrong in zip(_PAIR_NAMES, got[0], expected[0]):
+        if wrong and not error > 1e-3:
+            return (f"the error you report for {name} is {error:.1e}, but this backward's {name} "
+                    f"gradient is wrong: a check must expose it (expect an error above 1e-3)")
+        if not wrong and not error <= 1e-6:
+            return (f"the error you report for {name} is {error:.1e}, but this backward's {name} "
+                    f"gradient is right: with central differences (eps = 1e-6) in float64 a right "
+                    f"gradient agrees to about 1e-8")
+    return None
+
+
+def _compare_exact(got, expected):
+    if got[0].shape != expected[0].shape or not np.array_equal(got[0], expected[0]):
+        return f"got {got[0].tolist()}, expected {expected[0].tolist()}"
+    return None
+
+
+def _call_spec_runner(name, outputs, returns_tuple=True):
+    def run(function, forward, case):
+        result, caught = _run(name, function, list(case.inputs.values()), case.inputs)
+        if name == "sigmoid" and caught:
+            raise GradingError(
+                f"sigmoid gave a warning on {case.label}: {caught[0]}. A stable sigmoid never "
+                f"computes e^z for a large positive z: use e^(−|z|), for example "
+                f"σ(z) = e^(min(z, 0)) / (1 + e^(−|z|)). (np.where evaluates both branches, so it "
+                f"warns too.)")
+        return _as_outputs(name, result, outputs if returns_tuple else outputs[:1], returns_tuple)
+    return run
+
+
+def _plain_reference(function):
+    def reference(case):
+        return [np.asarray(function(*case.inputs.values()))]
+    return reference
+
+
+def _activation_reference(case):
+    from lstm_ref.activations import sigmoid
+    return [sigmoid(case.inputs["z"])]
+
+
+# The registry: every graded function, by its name in the assignments.
+SPECS = {
+    "rnn_step_forward": Spec(
+        _rnn_step_cases, _forward_runner("rnn_step_forward", ("h",)),
+        _reference("rnn", "rnn_step_forward", 1), ("h (N, H)",),
+        combined="each term alone is right but not their sum: all three terms, x_t W_ihᵀ + "
+                 "h_{t−1} W_hhᵀ + b, go inside one tanh"),
+    "rnn_step_backward": Spec(
+        _rnn_step_backward_cases,
+        _backward_runner("rnn_step_backward", "rnn_step_forward", ("h",), ("dh",),
+                         ("dx", "dh_prev", "dW_ih", "dW_hh", "db")),
+        _backward_reference("rnn", "rnn_step_forward", "rnn_step_backward", 1, ("dh",)),
+        ("dx (N, D)", "dh_prev (N, H)", "dW_ih (H, D)", "dW_hh (H, H)", "db (H,)", "h (N, H)"),
+        hints=_RNN_STEP_GRAD_HINTS, combined=_TANH_LESSON),
+    "rnn_forward": Spec(
+        _rnn_cases, _forward_runner("rnn_forward", ("hs",)),
+        _reference("rnn", "rnn_forward", 1), ("hs (T, N, H)",), diagnose=_shifted,
+        combined="each step must start from the state the previous step produced"),
+    "rnn_backward": Spec(
+        _rnn_backward_cases,
+        _backward_runner("rnn_backward", "rnn_forward", ("hs",), ("dhs",),
+                         ("dx", "dh0", "dW_ih", "dW_hh", "db")),
+        _backward_reference("rnn", "rnn_forward", "rnn_backward", 1, ("dhs",)),
+        ("dx (T, N, D)", "dh0 (N, H)", "dW_ih (H, D)", "dW_hh (H, H)", "db (H,)", "hs (T, N, H)"),
+        hints={"dh0": "dh0 is what step 1 sends back: da_1 W_hh",
+               "dW_hh": "dW_hh = Σ_t da_tᵀ h_{t−1}, with h_0 for t = 1",
+               "dx": "dx_t = da_t W_ih at every t", "dW_ih": "dW_ih = Σ_t da_tᵀ x_t",
+               "db": "db = Σ_t Σ_n da_t"},
+        combined="going backwards, each step's dL/dh_t is dhs[t] plus what step t+1 sends back; "
+                 "da_t = that sum ⊙ (1 − h_t²)"),
+    "gradient_norms": Spec(
+        _norm_cases, _call_spec_runner("gradient_norms", ("norms",), False),
+        _plain_reference(_reference_gradient_norms), ("norms (T+1,)",),
+        combined="norms[k] is ‖dL/dh_{T−k}‖ with L = Σ h_T: norms[0] = ‖ones‖ = √(N·H), and "
+                 "norms[T] is the gradient at the initial state h_0"),
+    "estimate_growth_factor": Spec(
+        _growth_cases, _call_spec_runner("estimate_growth_factor", ("factor",), False),
+        _plain_reference(_reference_growth), ("factor ()",),
+        combined="fit a straight line to log(norms[k]) against k by least squares "
+                 "(np.polyfit(k, np.log(norms), 1)); the factor per step is e^slope"),
+    "sigmoid": Spec(
+        _sigmoid_cases, _call_spec_runner("sigmoid", ("s",), False), _activation_reference,
+        ("σ(z) (same shape as z)",)),
+    "lstm_step_forward": Spec(
+        _lstm_step_cases, _forward_runner("lstm_step_forward", ("h", "c")),
+        _reference("lstm", "lstm_step_forward", 2), ("h (N, H)", "c (N, H)"),
+        combined="each term alone is right but not their sum: the four gates' pre-activations are "
+                 "x_t W_ihᵀ + h_{t−1} W_hhᵀ + b, split into four blocks of H columns"),
+    "lstm_forward": Spec(
+        _lstm_cases, _forward_runner("lstm_forward", ("hs", "cs")),
+        _reference("lstm", "lstm_forward", 2), ("hs (T, N, H)", "cs (T, N, H)"), diagnose=_shifted,
+        combined="each step must start from the h and c that the previous step produced"),
+    "lstm_parameter_count": Spec(
+        _count_cases, _call_spec_runner("lstm_parameter_count", ("count",), False),
+        _plain_reference(_reference_count), ("count ()",), compare=_compare_exact,
+        combined="count W_ih (4H × D), W_hh (4H × H) and b (4H): 4(HD + H² + H)"),
+    "concat_weights": Spec(
+        _concat_cases, _call_spec_runner("concat_weights", ("W",), False),
+        _plain_reference(lambda W_ih, W_hh: np.concatenate([W_hh, W_ih], axis=1)),
+        ("W (4H, H + D)",),
+        combined="W · [h_{t−1}, x_t] = W_hh h_{t−1} + W_ih x_t: the W_hh columns come first"),
+    "lstm_step_forward_concat": Spec(
+        _concat_step_cases, _call_spec_runner("lstm_step_forward_concat", ("h", "c")),
+        lambda case: _reference_concat_step(*case.inputs.values()), ("h (N, H)", "c (N, H)"),
+        combined="the pre-activations are np.concatenate([h_prev, x], axis=1) @ W.T + b"),
+    "numerical_gradient": Spec(
+        _numerical_cases, _run_numerical, _reference_numerical, ("dx (shape of x)",),
+        combined="use central differences: (L(x + eps e_k) − L(x − eps e_k)) / (2 eps), with "
+                 "L = Σ f(x) ⊙ df, for every element k, and put x back exactly as it was"),
+    "lstm_step_backward": Spec(
+        _lstm_step_backward_cases,
+        _backward_runner("lstm_step_backward", "lstm_step_forward", ("h", "c"), ("dh", "dc"),
+                         ("dx", "dh_prev", "dc_prev", "dW_ih", "dW_hh", "db")),
+        _backward_reference("lstm", "lstm_step_forward", "lstm_step_backward", 2, ("dh", "dc")),
+        ("dx (N, D)", "dh_prev (N, H)", "dc_prev (N, H)", "dW_ih (4H, D)", "dW_hh (4H, H)",
+         "db (4H,)", "h (N, H)", "c (N, H)"),
+        hints=_LSTM_STEP_GRAD_HINTS, combined=_LSTM_GATE_LESSON),
+    "lstm_backward": Spec(
+        _lstm_backward_cases,
+        _backward_runner("lstm_backward", "lstm_forward", ("hs", "cs"), ("dhs", "dcT"),
+                         ("dx", "dh0", "dc0", "dW_ih", "dW_hh", "db"), extra_kwargs=("dcT",)),
+        _backward_reference("lstm", "lstm_forward", "lstm_backward", 2, ("dhs", "dcT"),
+                            keyword=("dcT",)),
+        ("dx (T, N, D)", "dh0 (N, H)", "dc0 (N, H)", "dW_ih (4H, D)", "dW_hh (4H, H)", "db (4H,)",
+         "hs (T, N, H)", "cs (T, N, H)"),
+        hints={"dc0": "dc0 is what step 1 sends back through the cell: (dc_1 + …) ⊙ f_1",
+               "dh0": "dh0 = da_1 W_hh", "dW_hh": "dW_hh = Σ_t da_tᵀ h_{t−1}, with h_0 for t = 1"},
+        combined="going backwards, carry both dh and dc from step t+1 into step t: dh_t gets "
+                 "dhs[t] added, dc_t gets what step t+1 sends through f_{t+1}"),
+    "check_gradients": Spec(
+        _checker_cases, _run_checker, _reference_checker, ("errors",), compare=_compare_checker),
+}
+
+
+# --- the verdict (in a fresh interpreter for hidden tests) ------------------------------------
+
+def _cases(name, seed):
+    return SPECS[name].cases(np.random.default_rng(seed))
+
+
+def _compare(spec, got, expected):
+    """The problems of the student's outputs against the reference's (a list), or None."""
+    if spec.compare is not None:
+        problem = spec.compare(got, expected)
+        return [Problem("other", problem)] if problem else None
+    problems = []
+    for output, mine, want in zip(spec.outputs, got, expected):
+        label, shape = _name(output), output[len(_name(output)) + 1:]
+        want = np.asarray(want)
+        if mine.shape != want.shape:
+            problems.append(Problem("shape", f"{label} has shape {mine.shape}, expected {shape} = "
+                                             f"{want.shape}", label))
+        elif want.dtype == np.float64 and mine.dtype != np.float64:
+            problems.append(Problem("dtype", f"{label} is {mine.dtype} but the inputs were float64: "
+                                             f"keep float64 (no astype(np.float32), no float32 "
+                                             f"arrays)", label))
+        else:
+            error = _rel_error(mine, want)
+            if not error <= TOLERANCE:
+                problems.append(Problem("value", f"{label} is wrong: relative error {error:.1e} "
+                                                 f"(at most {TOLERANCE:.0e} allowed)", label, error))
+    return problems or None
+
+
+class Problem(NamedTuple):
+    """What is wrong with one output on one case."""
+
+    kind: str  # "shape", "dtype", "value" or "other"
+    text: str
+    output: str = ""
+    error: float = float("inf")
+
+
+def _rel_error(a, b):
+    from lstm_ref.gradcheck import rel_error
+    if not (np.all(np.isfinite(a))):
+        return float("inf")
+    return rel_error(a, b)
+
+
+def _graded_count(name):
+    """How many of a spec's outputs are graded (the rest are the forward's, for diagnosis)."""
+    spec = SPECS[name]
+    forward_outputs = {"rnn_step_backward": 1, "rnn_backward": 1, "lstm_step_backward": 2,
+                       "lstm_backward": 2}.get(name, 0)
+    return len(spec.outputs) - forward_outputs
+
+
+def verdict(name, seed, outputs):
+    """Compare the student's outputs on the cases of ``seed`` with the reference; None if right.
+
+    ``outputs`` holds, for every case of ``_cases(name, seed)``, the list of arrays
+    the student's function produced. Returns the message of a failure.
+    """
+    spec = SPECS[name]
+    cases = _cases(name, seed)
+    graded = _graded_count(name)
+    failures, forward_wrong = [], False
+    for case, got in zip(cases, outputs):
+        expected = spec.reference(case)
+        problems = _compare(spec, got[:graded], expected[:graded])
+        if problems:
+            extra = spec.diagnose(case, got, expected) if spec.diagnose else ""
+            failures.append((case, problems, extra))
+        if graded < len(expected) and _compare(
+                spec._replace(outputs=spec.outputs[graded:]), got[graded:], expected[graded:]):
+            forward_wrong = True
+    if not failures:
+        return None
+    return _explain(name, spec, cases, failures, forward_wrong, seed)
+
+
+def _explain(name, spec, cases, failures, forward_wrong, seed):
+    """The message of a failed check: the first failure, then where to look."""
+    failed = {id(case) for case, _, _ in failures}
+    main = [f for f in failures if f[0].kind != "probe"] or failures
+    case, problems, _ = main[0]
+    lines = [f"{name} is wrong on {case.label}:"]
+    lines += [f"  - {problem.text}" for problem in problems]
+    lines += [f"    check: {spec.hints[p.output]}" for p in problems if p.output in spec.hints]
+    lines += _where_to_look(spec, cases, failures, failed, problems)
+    if forward_wrong:
+        forward = name.replace("_backward", "_forward")
+        lines.append(f"Note: your {forward} is wrong on these cases too, and the backward uses "
+                     f"its cache: make {forward} pass first.")
+    lines.append(f"(cases from seed {seed}: check({name!r}, …, seed={seed}) replays them)")
+    return "\n".join(lines)
+
+
+def _where_to_look(spec, cases, failures, failed, main_problems):
+    """Lessons from the probes, the precision case and the spec's own diagnosis."""
+    if any(problem.kind in ("shape", "dtype") for problem in main_problems):
+        return []  # the problem itself says what to fix
+    extras = [extra for _, _, extra in failures if extra]
+    if extras:
+        return [f"Look here: {extras[0]}"]
+    value_errors = [p.error for case, problems, _ in failures if case.kind != "precision"
+                    for p in problems if p.kind == "value"]
+    if any(case.kind == "precision" for case, _, _ in failures) and max(value_errors, default=0) < 1e-4:
+        return [FLOAT32_LESSON]
+    lessons = [f"With {case.label} your answer is wrong too: {case.lesson}."
+               for case, _, _ in failures if case.kind == "probe" and case.lesson]
+    if lessons:
+        return lessons[:2]
+    random_failed = any(case.kind in ("random", "special") for case, _, _ in failures)
+    passing = [f"Look here: {case.passing}." for case in cases
+               if case.kind == "probe" and case.passing and id(case) not in failed]
+    if random_failed and passing:
+        return passing[:2]
+    return [f"Hint: {spec.combined}."] if spec.combined else []
+
+
+def _encode(outputs):
+    """The student's outputs as one JSON header line and the raw bytes of every array."""
+    header, blobs = [], []
+    for case_outputs in outputs:
+        header.append([[a.dtype.str, list(a.shape)] for a in case_outputs])
+        blobs += [a.tobytes() for a in case_outputs]
+    return _json_dumps(header).encode() + b"\n" + b"".join(blobs)
+
+
+def _decode(data):
+    line, _, rest = data.partition(b"\n")
+    outputs, offset = [], 0
+    for case_header in json.loads(line):
+        arrays = []
+        for dtype, shape in case_header:
+            dtype = np.dtype(dtype)
+            if dtype.kind not in "fiu":
+                raise ValueError(f"unexpected dtype {dtype}")
+            size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+            arrays.append(np.frombuffer(rest[offset:offset + size], dtype=dtype).reshape(shape))
+            offset += size
+        outputs.append(arrays)
+    return outputs
+
+
+def _isolated_main():
+    """The fresh interpreter's side of ``grade``: seed out, outputs in, verdict out."""
+    seed = int.from_bytes(os.urandom(4), "little")
+    sys.stdout.write(json.dumps({"seed": seed, "package": PACKAGE_DIR}) + "\n")
+    sys.stdout.flush()
+    request = sys.stdin.buffer.read()
+    name, _, payload = request.partition(b"\n")
+    try:
+        message = verdict(name.decode(), seed, _decode(payload))
+    except Exception as error:  # a malformed payload is a failure, never a pass
+        message = f"the grader could not read the outputs ({type(error).__name__}: {error})"
+    sys.stdout.write(json.dumps({"message": message}) + "\n")
+
+
+_BOOT = "from lstm_ref.grading import _isolated_main; _isolated_main()"
+
+
+def _start_isolated():
+    """Start the verdict's interpreter: (process, seed), after checking it found this package."""
+    process = _Popen([sys.executable, "-I", "-c", _BOOT], stdin=_PIPE, stdout=_PIPE, stderr=_PIPE)
+    hello = process.stdout.readline()
+    try:
+        started = _json_loads(hello)
+    except ValueError:
+        process.kill()
+        error = process.communicate()[1].decode(errors="replace").strip().splitlines()[-1:]
+        raise GradingError(
+            "The grader could not start its isolated interpreter (python -I cannot import "
+            "lstm_ref: install the course package with `pip install -e .` into this environment). "
+            f"{' '.join(error)}") from None
+    if started["package"] != PACKAGE_DIR:
+        process.kill()
+        raise GradingError(
+            f"The lstm_ref imported in this notebook ({PACKAGE_DIR}) is not the installed one "
+            f"({started['package']}): a file or folder named lstm_ref next to the notebook "
+            f"shadows it. Remove it.")
+    return process, started["seed"]
+
+
+# --- the public entry points -------------------------------------------------------------------
+
+def _student_outputs(name, function, forward, cases):
+    spec = SPECS[name]
+    return [spec.run(function, forward, case) for case in cases]
+
+
+def _check_name(name):
+    if name not in SPECS:
+        raise ValueError(f"no graded function named {name!r}; the graded functions are "
+                         f"{sorted(SPECS)}")
+
+
+def check(name, function, forward=None, seed=0):
+    """The visible test of a graded function: the cases of ``seed``, compared here.
+
+    Parameters
+    ----------
+    name : str
+        The graded function's name, e.g. "rnn_step_forward" (see ``SPECS``).
+    function : callable
+        The student's function.
+    forward : callable, optional
+        For a backward: the student's forward, whose cache the backward receives.
+    seed : int
+        The cases' seed; a hidden test's failure message gives its seed to replay.
+
+    Raises GradingError (an AssertionError) with a lesson if the function is
+    wrong, NotImplementedError if it is not written yet.
+    """
+    _check_name(name)
+    outputs = _student_outputs(name, function, forward, _cases(name, seed))
+    message = verdict(name, seed, outputs)
+    if message:
+        raise GradingError(message)
+
+
+def grade(name, function, forward=None):
+    """The hidden test of a graded function: fresh cases, judged in an isolated interpreter.
+
+    A fresh ``python -I`` picks the seed; the student's function runs here, on
+    the cases of that seed, under the guard; its outputs go back to the fresh
+    interpreter, which computes the reference and the verdict. Raises like
+    :func:`check`.
+    """
+    _check_name(name)
+    process, seed = _start_isolated()
+    try:
+        outputs = _student_outputs(name, function, forward, _cases(name, seed))
+    except BaseException:
+        process.kill()
+        process.communicate()
+        raise
+    answer, errors = process.communicate(name.encode() + b"\n" + _encode(outputs), timeout=120)
+    try:
+        message = _json_loads(answer.decode().strip().splitlines()[-1])["message"]
+    except (ValueError, IndexError, KeyError):
+        message = ("the grader's isolated interpreter failed: "
+                   + errors.decode(errors="replace").strip()[-500:])
+    if message:
+        raise GradingError(message)
+
+
+# --- this module cannot be patched by assignment ------------------------------------------------
+
+class _SealedModule(types.ModuleType):
+    """A module whose attributes a notebook cannot reassign or delete."""
+
+    def __setattr__(self, name, value):
+        if name.startswith("__") and name.endswith("__") and name != "__dict__":
+            return super().__setattr__(name, value)
+        raise AttributeError(f"lstm_ref.grading cannot be changed ({name}): the tests rely on it")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"lstm_ref.grading cannot be changed ({name}): the tests rely on it")
+
+    @property
+    def __dict__(self):
+        return types.MappingProxyType(super().__getattribute__("__dict__"))
+
+
+sys.modules[__name__].__class__ = _SealedModule
