@@ -324,3 +324,23 @@ def test_help_explains_every_option(capsys):
             assert action.help, f"{command} {action.option_strings} has no help"
             for option in action.option_strings:
                 assert option in text
+
+
+def test_compact_results_keeps_finals_and_chosen_histories():
+    from lstm_ref.lab.weather import compact_results
+
+    def run(seed):
+        history = {"train_loss": [1.123456789], "grad_norm": [0.5], "heldout_epoch": [1],
+                   "heldout_loss": [1.2], "heldout_accuracy": [0.3]}
+        return {"model": "LSTM", "size": 100, "seed": seed, "history": history,
+                "final": {"train_loss": 1.0000049}, "prediction": {"label": "Sunny"}}
+
+    markov = {"entropy_rate": 0.9, "runs": [{"model": "RNN", "history": {"train_loss": [1.0]}, "final": {}}]}
+    results = {"config": {"lr": 0.01}, "grid": [run(42), run(43)], "markov": markov}
+    compact = compact_results(results, history_seeds=(42,), digits=5)
+    first, second = compact["grid"]
+    assert first["history"] == {"train_loss": [1.12346], "heldout_epoch": [1], "heldout_loss": [1.2],
+                                "heldout_accuracy": [0.3]}
+    assert "history" not in second and second["final"] == {"train_loss": 1.0}
+    assert "history" not in compact["markov"]["runs"][0]
+    assert results["grid"][1]["history"]["train_loss"] == [1.123456789]  # the input is left alone

@@ -284,3 +284,21 @@ def plot_gradient_ratios(ratios):
         ax.fill_between(k, curves.min(axis=0), curves.max(axis=0), color=_color(label), alpha=0.15)
     ax.legend(fontsize="small")
     return ax.figure
+
+
+def plot_learning_curves(runs, lag):
+    """Held-out accuracy during training at one ``lag``: a line per model and seed."""
+    from lstm_ref.plotting import COLORS, new_axes
+
+    ax = new_axes(f"Delayed recall, k = {lag}: held-out accuracy while training", "Adam step",
+                  "held-out accuracy")
+    shown = set()
+    for run in (r for r in runs if r["lag"] == lag):
+        label = run["model"] if run["model"] not in shown else None
+        shown.add(run["model"])
+        ax.plot(run["history"]["heldout_step"], run["history"]["heldout_accuracy"], color=_color(run["model"]),
+                linestyle=_style(run["model"]), alpha=0.8, label=label)
+    ax.axhline(CHANCE, color=COLORS["chance"], linestyle=":", label="chance (1/3)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize="small")
+    return ax.figure

@@ -348,3 +348,55 @@ def plot_markov(markov):
     ax.set_xlim(-0.5, len(names) - 0.5)
     ax.legend(fontsize="small")
     return ax.figure
+
+
+def plot_seed_spread(runs):
+    """Final training and held-out loss of each model, one dot per seed, against ln 3."""
+    import matplotlib.pyplot as plt
+
+    from lstm_ref.plotting import COLORS, new_axes
+
+    models = [model for model in ("LSTM", "RNN") if any(run["model"] == model for run in runs)]
+    sizes = sorted({run["size"] for run in runs})
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
+    for ax, key, title in zip(axes, ("train_loss", "heldout_loss"), ("Training loss", "Held-out loss")):
+        new_axes(f"{title}, {len({run['seed'] for run in runs})} seeds", "model", "cross-entropy (nats)", ax=ax)
+        for position, model in enumerate(models):
+            values = [run["final"][key] for run in runs if run["model"] == model]
+            ax.scatter([position] * len(values), values, color=COLORS[model], s=24, zorder=3)
+        ax.axhline(LN3, color=COLORS["chance"], linestyle=":", label="ln 3 (chance)")
+        ax.set_xticks(range(len(models)), models)
+        ax.set_xlim(-0.5, len(models) - 0.5)
+    axes[0].legend(fontsize="small")
+    figure.suptitle(f"Spread over seeds at {', '.join(f'{size:,}' for size in sizes)} values")
+    return figure
+
+
+def compact_results(results, history_seeds=(42,), digits=5):
+    """A smaller copy of ``run_weather``'s results, to keep beside the book.
+
+    Keeps the configuration, provenance, Markov comparison and every run's final
+    numbers and prediction; keeps loss histories only for ``history_seeds``;
+    rounds floats to ``digits`` decimals.
+    """
+    def rounded(value):
+        if isinstance(value, float):
+            return round(value, digits)
+        if isinstance(value, dict):
+            return {key: rounded(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [rounded(item) for item in value]
+        return value
+
+    grid = []
+    for run in results["grid"]:
+        kept = {key: value for key, value in run.items() if key != "history"}
+        if run["seed"] in history_seeds:
+            kept["history"] = {key: run["history"][key]
+                               for key in ("train_loss", "heldout_epoch", "heldout_loss", "heldout_accuracy")}
+        grid.append(kept)
+    markov = results["markov"]
+    if markov is not None:
+        markov = {**markov, "runs": [{key: value for key, value in run.items() if key != "history"}
+                                     for run in markov["runs"]]}
+    return rounded({**results, "grid": grid, "markov": markov})
