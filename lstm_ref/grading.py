@@ -71,7 +71,6 @@ import json
 import linecache
 import os
 import signal
-import subprocess
 import sys
 import threading
 import types
@@ -84,13 +83,16 @@ TOLERANCE = 1e-7
 TIME_LIMIT = 5.0  # seconds for one call of a student's function on a tiny case
 PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 
-# Captured now, before any student code can replace them in this kernel.
-_Popen = subprocess.Popen
-_PIPE = subprocess.PIPE
-_setprofile = sys.setprofile
-_getprofile = sys.getprofile
+# Captured now, before any student code can replace them in this kernel. The
+# isolated verdict travels through these operating-system calls and bytes
+# methods only: builtins whose behaviour a notebook cannot change.
+_PYTHON = sys.executable
+_setprofile, _getprofile = sys.setprofile, sys.getprofile
 _thread_setprofile = threading.setprofile
-_json_dumps, _json_loads = json.dumps, json.loads
+_pipe, _read, _write, _close, _kill = os.pipe, os.read, os.write, os.close, os.kill
+_spawn, _waitpid = os.posix_spawn, os.waitpid
+_SIGKILL = signal.SIGKILL
+_json_dumps = json.dumps
 
 FLOAT32_LESSON = (
     "Your values are right to about 7 digits but not to 16: somewhere the computation runs in "
@@ -202,8 +204,8 @@ def _process_starters():
     return found
 
 
-_FORBIDDEN_BUILTINS = [sys.setprofile, sys.settrace] + _process_starters()
-_FORBIDDEN_CODES = {threading.setprofile.__code__, threading.settrace.__code__}
+_FORBIDDEN_BUILTINS = (sys.setprofile, sys.settrace, *_process_starters())
+_FORBIDDEN_CODES = frozenset({threading.setprofile.__code__, threading.settrace.__code__})
 
 
 def _is_reference(filename, known):
@@ -215,37 +217,40 @@ def _is_reference(filename, known):
     return inside
 
 
-class _Guard:
-    """Watches one call of a student's function: reference code, tampering, time."""
+def _make_guard(trusted_codes=()):
+    """A profiler hook that records what a student's function must not do, and its record.
 
-    def __init__(self, trusted_codes=()):
-        self.trusted = set(trusted_codes) | {_on_alarm.__code__}
-        self.violations = []
-        self._inside_trusted = []
-        self._known_files = {}
+    Frames of code in the lstm_ref package are violations, except inside a
+    function the grader handed over (``trusted_codes``), where anything goes;
+    so are calls that change the profiler or start a process.
+    """
+    trusted = frozenset(trusted_codes) | {_on_alarm.__code__}
+    violations, inside_trusted, known_files = [], [], {}
 
-    def hook(self, frame, event, arg):
+    def hook(frame, event, arg):
         if event == "call":
-            if self._inside_trusted:
+            if inside_trusted:
                 return
             code = frame.f_code
-            if code in self.trusted:
-                self._inside_trusted.append(frame)
+            if code in trusted:
+                inside_trusted.append(frame)
             elif code in _FORBIDDEN_CODES:
-                self.violations.append(f"changed the profiler ({code.co_name})")
-            elif _is_reference(code.co_filename, self._known_files):
+                violations.append(f"changed the profiler ({code.co_name})")
+            elif _is_reference(code.co_filename, known_files):
                 module = os.path.splitext(os.path.basename(code.co_filename))[0]
-                self.violations.append(f"called lstm_ref.{module}.{code.co_qualname}")
+                violations.append(f"called lstm_ref.{module}.{code.co_qualname}")
         elif event == "return":
-            if self._inside_trusted and frame is self._inside_trusted[-1]:
-                self._inside_trusted.pop()
-        elif event == "c_call" and not self._inside_trusted:
+            if inside_trusted and frame is inside_trusted[-1]:
+                inside_trusted.pop()
+        elif event == "c_call" and not inside_trusted:
             if any(arg is forbidden for forbidden in _FORBIDDEN_BUILTINS) and frame.f_code is not _CALLER:
-                self.violations.append(f"called {getattr(arg, '__name__', arg)}")
+                violations.append(f"called {getattr(arg, '__name__', arg)}")
+
+    return hook, violations
 
 
-def _call_guarded(function, args, guard):
-    """Call ``function(*args)`` under ``guard``; return (result, exception, caught warnings)."""
+def _call_guarded(function, args, hook, violations):
+    """Call ``function(*args)`` under the profiler ``hook``; return (result, exception, warnings)."""
     alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
     if alarm:
         previous = signal.signal(signal.SIGALRM, _on_alarm)
@@ -254,7 +259,6 @@ def _call_guarded(function, args, guard):
     # NumPy's default error state (underflow is silent), whatever the kernel set.
     with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn", under="ignore"):
         warnings.simplefilter("always")
-        hook = guard.hook  # one bound method, to compare by identity below
         _thread_setprofile(hook)
         _setprofile(hook)
         try:
@@ -263,7 +267,7 @@ def _call_guarded(function, args, guard):
             error = exception
         finally:
             if _getprofile() is not hook:
-                guard.violations.append("removed the grading guard")
+                violations.append("removed the grading guard")
             _setprofile(None)
             _thread_setprofile(None)
             if alarm:
@@ -303,11 +307,11 @@ def _changed_inputs(values, snapshot):
 def _run(name, function, args, named_inputs, trusted=()):
     """Call a student's function under the guard; raise at once if it misbehaves."""
     snapshot = _snapshot(named_inputs)
-    guard = _Guard(trusted)
-    result, error, caught = _call_guarded(function, args, guard)
-    if guard.violations:
+    hook, violations = _make_guard(trusted)
+    result, error, caught = _call_guarded(function, args, hook, violations)
+    if violations:
         raise GradingError(
-            f"{name} {guard.violations[0]} while it was being graded. The graded functions must "
+            f"{name} {violations[0]} while it was being graded. The graded functions must "
             f"compute everything themselves: they may not call lstm_ref (the reference) or "
             f"change the grading guard.")
     if isinstance(error, _TooSlow):
@@ -781,7 +785,7 @@ def _make_f(description):
     return _cube if description[0] == "cube" else _exp_of_product(description[1])
 
 
-_TRUSTED = {_cube.__code__, _exp_of_product(np.zeros((1, 1))).__code__}
+_TRUSTED = frozenset({_cube.__code__, _exp_of_product(np.zeros((1, 1))).__code__})
 
 
 def _run_numerical(function, forward, case):
@@ -817,7 +821,8 @@ def _pair_backward_with_bug(dh, cache):
     return dx, dh_prev, dW_ih, da.T @ cache.h, db
 
 
-_PAIR_TRUSTED = {_pair_forward.__code__, _pair_backward.__code__, _pair_backward_with_bug.__code__}
+_PAIR_TRUSTED = frozenset({_pair_forward.__code__, _pair_backward.__code__,
+                           _pair_backward_with_bug.__code__})
 _PAIR_NAMES = ("x", "h_prev", "W_ih", "W_hh", "b")
 
 
@@ -894,7 +899,7 @@ def _activation_reference(case):
 
 
 # The registry: every graded function, by its name in the assignments.
-SPECS = {
+SPECS = types.MappingProxyType({
     "rnn_step_forward": Spec(
         _rnn_step_cases, _forward_runner("rnn_step_forward", ("h",)),
         _reference("rnn", "rnn_step_forward", 1), ("h (N, H)",),
@@ -984,7 +989,7 @@ SPECS = {
                  "dhs[t] added, dc_t gets what step t+1 sends through f_{t+1}"),
     "check_gradients": Spec(
         _checker_cases, _run_checker, _reference_checker, ("errors",), compare=_compare_checker),
-}
+})
 
 
 # --- the verdict (in a fresh interpreter for hidden tests) ------------------------------------
@@ -1131,42 +1136,94 @@ def _decode(data):
 
 
 def _isolated_main():
-    """The fresh interpreter's side of ``grade``: seed out, outputs in, verdict out."""
+    """The fresh interpreter's side of ``grade``: seed out, outputs in, verdict out.
+
+    Writes "<seed> <package folder>\n", reads "<name>\n<encoded outputs>" to the end
+    of its input, then writes "PASS" or "FAIL\n<message>".
+    """
     seed = int.from_bytes(os.urandom(4), "little")
-    sys.stdout.write(json.dumps({"seed": seed, "package": PACKAGE_DIR}) + "\n")
+    sys.stdout.buffer.write(f"{seed} {PACKAGE_DIR}\n".encode())
     sys.stdout.flush()
     request = sys.stdin.buffer.read()
     name, _, payload = request.partition(b"\n")
+    # Outputs full of inf or NaN fail; NumPy need not say so on stderr (our stdout).
+    warnings.simplefilter("ignore")
     try:
-        message = verdict(name.decode(), seed, _decode(payload))
+        with np.errstate(all="ignore"):
+            message = verdict(name.decode(), seed, _decode(payload))
     except Exception as error:  # a malformed payload is a failure, never a pass
         message = f"the grader could not read the outputs ({type(error).__name__}: {error})"
-    sys.stdout.write(json.dumps({"message": message}) + "\n")
+    sys.stdout.buffer.write(b"PASS" if message is None else b"FAIL\n" + message.encode())
+    sys.stdout.flush()
 
 
 _BOOT = "from lstm_ref.grading import _isolated_main; _isolated_main()"
 
 
+class _Isolated:
+    """A fresh ``python -I`` running :func:`_isolated_main`, spoken to through raw pipes."""
+
+    def __init__(self):
+        to_child, self._to_child = _pipe()
+        self._from_child, from_child = _pipe()
+        actions = [(os.POSIX_SPAWN_DUP2, to_child, 0), (os.POSIX_SPAWN_DUP2, from_child, 1),
+                   (os.POSIX_SPAWN_DUP2, from_child, 2)]
+        self.pid = _spawn(_PYTHON, [_PYTHON, "-I", "-c", _BOOT], os.environ, file_actions=actions)
+        _close(to_child)
+        _close(from_child)
+
+    def read_line(self):
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = _read(self._from_child, 1)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def finish(self, request):
+        """Send ``request``, close the input, return everything the child writes."""
+        view, sent = memoryview(request), 0
+        while sent < len(request):
+            sent += _write(self._to_child, view[sent:sent + 65536])
+        _close(self._to_child)
+        chunks = []
+        while True:
+            chunk = _read(self._from_child, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        _close(self._from_child)
+        _waitpid(self.pid, 0)
+        return b"".join(chunks)
+
+    def abandon(self):
+        try:
+            _kill(self.pid, _SIGKILL)
+        except ProcessLookupError:
+            pass
+        _close(self._to_child)
+        _close(self._from_child)
+        _waitpid(self.pid, 0)
+
+
 def _start_isolated():
     """Start the verdict's interpreter: (process, seed), after checking it found this package."""
-    process = _Popen([sys.executable, "-I", "-c", _BOOT], stdin=_PIPE, stdout=_PIPE, stderr=_PIPE)
-    hello = process.stdout.readline()
-    try:
-        started = _json_loads(hello)
-    except ValueError:
-        process.kill()
-        error = process.communicate()[1].decode(errors="replace").strip().splitlines()[-1:]
+    process = _Isolated()
+    seed_text, _, package = process.read_line().rstrip(b"\n").partition(b" ")
+    if not seed_text.isdigit():
+        process.abandon()
         raise GradingError(
-            "The grader could not start its isolated interpreter (python -I cannot import "
-            "lstm_ref: install the course package with `pip install -e .` into this environment). "
-            f"{' '.join(error)}") from None
-    if started["package"] != PACKAGE_DIR:
-        process.kill()
+            "The grader could not start its isolated interpreter: python -I cannot import "
+            "lstm_ref, so install the course package into this environment (pip install -e .). "
+            f"It said: {seed_text.decode(errors='replace')[-300:]}") from None
+    if package.decode() != PACKAGE_DIR:
+        process.abandon()
         raise GradingError(
             f"The lstm_ref imported in this notebook ({PACKAGE_DIR}) is not the installed one "
-            f"({started['package']}): a file or folder named lstm_ref next to the notebook "
+            f"({package.decode()}): a file or folder named lstm_ref next to the notebook "
             f"shadows it. Remove it.")
-    return process, started["seed"]
+    return process, int(seed_text)
 
 
 # --- the public entry points -------------------------------------------------------------------
@@ -1219,20 +1276,21 @@ def grade(name, function, forward=None):
     try:
         outputs = _student_outputs(name, function, forward, _cases(name, seed))
     except BaseException:
-        process.kill()
-        process.communicate()
+        process.abandon()
         raise
-    answer, errors = process.communicate(name.encode() + b"\n" + _encode(outputs), timeout=120)
-    try:
-        message = _json_loads(answer.decode().strip().splitlines()[-1])["message"]
-    except (ValueError, IndexError, KeyError):
-        message = ("the grader's isolated interpreter failed: "
-                   + errors.decode(errors="replace").strip()[-500:])
-    if message:
-        raise GradingError(message)
+    answer = process.finish(name.encode() + b"\n" + _encode(outputs))
+    if answer == b"PASS":
+        return
+    if answer.startswith(b"FAIL\n"):
+        raise GradingError(answer[5:].decode(errors="replace"))
+    raise GradingError("the grader's isolated interpreter failed: "
+                       + answer.decode(errors="replace")[-500:])
 
 
 # --- this module cannot be patched by assignment ------------------------------------------------
+
+_MODULE_DICT = types.ModuleType.__dict__["__dict__"]  # the real namespace's descriptor
+
 
 class _SealedModule(types.ModuleType):
     """A module whose attributes a notebook cannot reassign or delete."""
@@ -1247,7 +1305,10 @@ class _SealedModule(types.ModuleType):
 
     @property
     def __dict__(self):
-        return types.MappingProxyType(super().__getattribute__("__dict__"))
+        return types.MappingProxyType(_MODULE_DICT.__get__(self))
+
+    def __dir__(self):
+        return sorted(_MODULE_DICT.__get__(self))
 
 
 sys.modules[__name__].__class__ = _SealedModule

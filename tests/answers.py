@@ -1,0 +1,133 @@
+"""Answers to every graded function, written unlike the reference (loops, other formulas).
+
+The integrity and classroom tests use them as what a good student writes: each must
+pass its hidden test, which is how we know that a correct answer in another form
+earns full marks.
+"""
+import numpy as np
+
+def rnn_step_forward(x, h_prev, W_ih, W_hh, b):
+    N, D = x.shape; H = W_hh.shape[0]
+    h = np.empty((N, H))
+    for n in range(N):
+        for j in range(H):
+            a = b[j] + sum(W_ih[j, d] * x[n, d] for d in range(D)) + sum(W_hh[j, k] * h_prev[n, k] for k in range(H))
+            h[n, j] = np.tanh(a)
+    return h, (x, h_prev, W_ih, W_hh, h)
+
+def rnn_step_backward(dh, cache):
+    x, h_prev, W_ih, W_hh, h = cache
+    da = dh * (1 - h) * (1 + h)
+    return da @ W_ih, da @ W_hh, np.einsum("nh,nd->hd", da, x), np.einsum("nh,nk->hk", da, h_prev), da.sum(0)
+
+def rnn_forward(x, h0, W_ih, W_hh, b):
+    h = h0; hs = []; caches = []
+    for t in range(x.shape[0]):
+        h, c = rnn_step_forward(x[t], h, W_ih, W_hh, b)
+        hs.append(h); caches.append(c)
+    return np.stack(hs), caches
+
+def rnn_backward(dhs, cache):
+    T = len(cache)
+    dx = [None] * T; dW_ih = 0; dW_hh = 0; db = 0
+    dh_next = np.zeros_like(dhs[0])
+    for t in reversed(range(T)):
+        dxt, dh_next, a, bb, c = rnn_step_backward(dhs[t] + dh_next, cache[t])
+        dx[t] = dxt; dW_ih = dW_ih + a; dW_hh = dW_hh + bb; db = db + c
+    return np.stack(dx), dh_next, dW_ih, dW_hh, db
+
+def gradient_norms(x, h0, W_ih, W_hh, b):
+    hs, _ = rnn_forward(x, h0, W_ih, W_hh, b)
+    T = x.shape[0]
+    states = [h0] + list(hs)
+    norms = [np.linalg.norm(np.ones_like(h0))]
+    for k in range(1, T + 1):
+        _, cache = rnn_forward(x[T - k:], states[T - k], W_ih, W_hh, b)
+        dhs = np.zeros((k,) + h0.shape); dhs[-1] = 1
+        norms.append(np.linalg.norm(rnn_backward(dhs, cache)[1]))
+    return np.array(norms)
+
+def estimate_growth_factor(norms):
+    k = np.arange(len(norms)); y = np.log(norms)
+    slope = ((k - k.mean()) * (y - y.mean())).sum() / ((k - k.mean()) ** 2).sum()
+    return float(np.exp(slope))
+
+def sigmoid(z):
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1 / (1 + np.exp(-z[pos]))
+    e = np.exp(z[~pos]); out[~pos] = e / (1 + e)
+    return out
+
+def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b):
+    H = h_prev.shape[1]
+    a = x @ W_ih.T + h_prev @ W_hh.T + b
+    i, f, g, o = sigmoid(a[:, :H]), sigmoid(a[:, H:2*H]), np.tanh(a[:, 2*H:3*H]), sigmoid(a[:, 3*H:])
+    c = f * c_prev + i * g
+    h = o * np.tanh(c)
+    return h, c, (x, h_prev, c_prev, W_ih, W_hh, i, f, g, o, c)
+
+def lstm_forward(x, h0, c0, W_ih, W_hh, b):
+    h, c = h0, c0; hs, cs, caches = [], [], []
+    for t in range(len(x)):
+        h, c, k = lstm_step_forward(x[t], h, c, W_ih, W_hh, b)
+        hs.append(h); cs.append(c); caches.append(k)
+    return np.array(hs), np.array(cs), caches
+
+def lstm_parameter_count(D, H):
+    return 4 * H * (D + H + 1)
+
+def concat_weights(W_ih, W_hh):
+    return np.hstack([W_hh, W_ih])
+
+def lstm_step_forward_concat(x, h_prev, c_prev, W, b):
+    H = h_prev.shape[1]
+    return lstm_step_forward(x, h_prev, c_prev, W[:, H:], W[:, :H], b)[:2]
+
+def numerical_gradient(f, x, df, eps=1e-6):
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + eps; p = f(x).copy()
+        x[ix] = old - eps; m = f(x).copy()
+        x[ix] = old
+        grad[ix] = np.sum((p - m) * df) / (2 * eps)
+    return grad
+
+def lstm_step_backward(dh, dc, cache):
+    x, h_prev, c_prev, W_ih, W_hh, i, f, g, o, c = cache
+    tc = np.tanh(c)
+    do = dh * tc
+    dct = dc + dh * o * (1 - tc ** 2)
+    di, df, dg = dct * g, dct * c_prev, dct * i
+    da = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g ** 2), do * o * (1 - o)], axis=1)
+    return da @ W_ih, da @ W_hh, dct * f, da.T @ x, da.T @ h_prev, da.sum(0)
+
+def lstm_backward(dhs, cache, dcT=None):
+    T = len(cache)
+    dh = np.zeros_like(dhs[0]); dc = np.zeros_like(dhs[0]) if dcT is None else dcT.copy()
+    dx = [None] * T; dW_ih = dW_hh = db = 0
+    for t in reversed(range(T)):
+        dx[t], dh, dc, a, bb, cc = lstm_step_backward(dhs[t] + dh, dc, cache[t])
+        dW_ih = dW_ih + a; dW_hh = dW_hh + bb; db = db + cc
+    return np.array(dx), dh, dc, dW_ih, dW_hh, db
+
+def rel_error(a, b):
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-300)))
+
+def check_gradients(forward, backward, inputs, seed=0, eps=1e-6):
+    names = list(inputs)
+    values = [np.array(inputs[n], dtype=float) for n in names]
+    out, cache = forward(*values)
+    rng = np.random.default_rng(seed)
+    dout = rng.standard_normal(out.shape)
+    grads = backward(dout, cache)
+    errors = {}
+    for k, name in enumerate(names):
+        def f(v, k=k):
+            args = list(values); args[k] = v
+            return forward(*args)[0]
+        errors[name] = rel_error(grads[k], numerical_gradient(f, values[k].copy(), dout, eps))
+    return errors
