@@ -88,7 +88,7 @@ def _lstm_step_values(cache):
     """i, f, g, o, c_{t−1}, tanh(c_t) from either LSTM cache, with the same leading axes."""
     if isinstance(cache, LSTMStepCache):
         return cache.i, cache.f, cache.g, cache.o, cache.c_prev, cache.tanh_c
-    i, f, g, o = split_gates(cache.gates, axis=-1)
+    i, f, g, o = cache.gates
     return i, f, g, o, _previous(cache.c0, cache.cs), cache.tanh_cs
 
 
@@ -184,7 +184,7 @@ def lstm_cell_jacobians(cache, direct_only=False):
     jacobians = lstm_jacobians(cache)
     if direct_only:
         return jacobians.dc_dc
-    _, _, _, o = split_gates(cache.gates, axis=-1)
+    _, _, _, o = cache.gates
     # ∂h_{t−1}/∂c_{t−1} = diag(o_{t−1} ⊙ (1 − tanh²(c_{t−1}))), for t = 2..T
     dh_prev_dc_prev = o[:-1] * (1 - cache.tanh_cs[:-1] ** 2)
     through_h = np.zeros_like(jacobians.dc_dc)
@@ -217,7 +217,7 @@ def gru_jacobians(cache):
     if isinstance(cache, GRUStepCache):
         r, z, n, hn, h_prev = cache.r, cache.z, cache.n, cache.hn, cache.h_prev
     else:
-        r, z, n = (cache.gates[..., k * H : (k + 1) * H] for k in range(3))
+        r, z, n = cache.gates
         hn, h_prev = cache.hns, _previous(cache.h0, cache.hs)
     W_hr, W_hz, W_hn = (cache.W_hh[k * H : (k + 1) * H] for k in range(3))
     dr = _rows_scaled(r * (1 - r), W_hr)
@@ -237,15 +237,13 @@ def _step_caches(cache):
         return [
             LSTMStepCache(
                 cache.x[t], h_prevs[t], c_prevs[t], cache.W_ih, cache.W_hh,
-                *split_gates(cache.gates[t], axis=-1), cache.cs[t], cache.tanh_cs[t],
+                *cache.gates[:, t], cache.cs[t], cache.tanh_cs[t],
             )
             for t in range(T)
         ]
-    H = cache.hs.shape[2]
     return [
         GRUStepCache(
-            cache.x[t], h_prevs[t], cache.W_ih, cache.W_hh,
-            *(cache.gates[t][:, k * H : (k + 1) * H] for k in range(3)), cache.hns[t], cache.hs[t],
+            cache.x[t], h_prevs[t], cache.W_ih, cache.W_hh, *cache.gates[:, t], cache.hns[t], cache.hs[t]
         )
         for t in range(T)
     ]

@@ -52,7 +52,7 @@ class GRUCache(NamedTuple):
     h0: np.ndarray  # (N, H) the initial hidden state
     W_ih: np.ndarray  # (3H, D)
     W_hh: np.ndarray  # (3H, H)
-    gates: np.ndarray  # (T, N, 3H) r_t, z_t, n_t side by side
+    gates: np.ndarray  # (3, T, N, H) gate-major: r, z, n = gates, each (T, N, H)
     hns: np.ndarray  # (T, N, H) W_hn h_{t−1} + b_hn
     hs: np.ndarray  # (T, N, H) hidden states h_1 .. h_T
 
@@ -168,9 +168,11 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
     """The GRU over a whole sequence: :func:`gru_step_forward` for t = 1..T.
 
     It computes what a loop over :func:`gru_step_forward` computes, but it is
-    not written as one, for speed: the input projections W_ih x_t + b_ih do not
-    depend on the recurrence, so they are one (T·N, D) @ (D, 3H) product before
-    the loop, and only h_{t−1} @ W_hh.T stays inside it.
+    not written as one, for speed, in the same way as
+    :func:`lstm_ref.lstm.lstm_forward`: the input projections W_ih x_t + b_ih
+    are computed for all time steps before the loop (one product per gate),
+    only h_{t−1} W_hhᵀ stays inside it, and the gates are stored gate-major,
+    ``gates[k, t]`` being the contiguous (N, H) block of gate k at step t.
 
     Parameters
     ----------
@@ -195,29 +197,34 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
     )
     T, N, D = x.shape
     H = h0.shape[1]
-    # gates[t] first holds W_ih x_t + b_ih; step t overwrites it with r, z, n.
-    gates = (x.reshape(T * N, D) @ W_ih.T).reshape(T, N, 3 * H)
-    gates += b_ih
+    gates = np.empty((3, T, N, H), dtype=x.dtype)
+    x_rows = x.reshape(T * N, D)
+    for gate_rows, W_x, b_gate in zip(gates.reshape(3, T * N, H), W_ih.reshape(3, H, D), b_ih.reshape(3, H)):
+        np.matmul(x_rows, W_x.T, out=gate_rows)  # W_ix x_t + b_ix for every t at once
+        gate_rows += b_gate
+    W_hh_T = W_hh.reshape(3, H, H).transpose(0, 2, 1)  # W_hh_T[k] = W_hkᵀ
+    b_hh_blocks = b_hh.reshape(3, 1, H)
     hns = np.empty((T, N, H), dtype=x.dtype)
     hs = np.empty_like(hns)
-    from_hidden = np.empty((N, 3 * H), dtype=x.dtype)
-    scratch = np.empty((N, 2 * H), dtype=x.dtype)
+    from_hidden = np.empty((3, N, H), dtype=x.dtype)
     h = h0
     for t in range(T):
-        np.matmul(h, W_hh.T, out=from_hidden)
-        from_hidden += b_hh
-        rz, a_n = gates[t, :, : 2 * H], gates[t, :, 2 * H :]
-        rz += from_hidden[:, : 2 * H]
-        _sigmoid_inplace(rz, scratch)
-        r, z = rz[:, :H], rz[:, H:]
-        hns[t] = from_hidden[:, 2 * H :]
-        a_n += r * hns[t]
-        n = np.tanh(a_n, out=a_n)
+        # gates[:, t] holds W_ix x_t + b_ix; complete it and squash it in place into r, z, n.
+        np.matmul(h, W_hh_T, out=from_hidden)
+        from_hidden += b_hh_blocks
+        rz = gates[:2, t]
+        rz += from_hidden[:2]
+        r, z = _sigmoid_inplace(rz)
+        hns[t] = from_hidden[2]
+        n = gates[2, t]
+        n += r * hns[t]
+        np.tanh(n, out=n)
         # h_t = (1 − z) ⊙ n + z ⊙ h_{t−1} = n + z ⊙ (h_{t−1} − n)
-        np.subtract(h, n, out=hs[t])
-        hs[t] *= z
-        hs[t] += n
-        h = hs[t]
+        h_t = hs[t]
+        np.subtract(h, n, out=h_t)
+        h_t *= z
+        h_t += n
+        h = h_t
     return hs, GRUCache(x, h0, W_ih, W_hh, gates, hns, hs)
 
 
@@ -258,31 +265,36 @@ def gru_backward(dhs, cache):
         [("dhs", dhs, ("T", "N", "H"))], cache.hs.dtype, {"T": T, "N": N, "H": H}
     )
     # Only the recurrence runs step by step; the gradients of the two
-    # projections are kept for every t and multiplied out after the loop.
-    d_from_input = np.empty_like(cache.gates)
-    d_from_hidden = np.empty_like(cache.gates)
+    # projections are kept for every t (gate-major) and multiplied out after the loop.
+    d_from_input = np.empty_like(cache.gates)  # [da_r, da_z, da_n]
+    d_from_hidden = np.empty_like(cache.gates)  # [da_r, da_z, da_n ⊙ r]
+    dh_parts = np.empty((3, N, H), dtype=dhs.dtype)
     dh_next = np.zeros_like(cache.h0)
+    W_hh_blocks = cache.W_hh.reshape(3, H, H)  # W_hh_blocks[k] = W_hk
     for t in reversed(range(T)):
-        gates = cache.gates[t]
-        r, z, n = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
+        r, z, n = cache.gates[:, t]
         h_prev = cache.hs[t - 1] if t > 0 else cache.h0
+        da_r, da_z, da_n = d_from_input[:, t]
         dh = dhs[t] + dh_next
-        da_n = dh * (1 - z) * (1 - n * n)
-        da_z = dh * (h_prev - n) * z * (1 - z)
-        da_r = da_n * cache.hns[t] * r * (1 - r)
-        d_from_input[t, :, :H] = da_r
-        d_from_input[t, :, H : 2 * H] = da_z
-        d_from_input[t, :, 2 * H :] = da_n
-        d_from_hidden[t, :, : 2 * H] = d_from_input[t, :, : 2 * H]
-        np.multiply(da_n, r, out=d_from_hidden[t, :, 2 * H :])
-        dh_next = dh * z + d_from_hidden[t] @ cache.W_hh
-    input_rows = d_from_input.reshape(T * N, 3 * H)
-    hidden_rows = d_from_hidden.reshape(T * N, 3 * H)
-    dx = (input_rows @ cache.W_ih).reshape(T, N, D)
-    dW_ih = input_rows.T @ cache.x.reshape(T * N, D)
-    # h_{t−1} is h0 for t = 1 and hs[t−2] after it.
-    dW_hh = d_from_hidden[0].T @ cache.h0 + hidden_rows[N:].T @ cache.hs[:-1].reshape((T - 1) * N, H)
-    db_ih = input_rows.sum(axis=0)
-    db_hh = hidden_rows.sum(axis=0)
+        np.multiply(dh * (1 - z), 1 - n * n, out=da_n)
+        np.multiply(dh * (h_prev - n), z * (1 - z), out=da_z)
+        np.multiply(da_n * cache.hns[t], r * (1 - r), out=da_r)
+        d_from_hidden[:2, t] = d_from_input[:2, t]
+        np.multiply(da_n, r, out=d_from_hidden[2, t])
+        np.matmul(d_from_hidden[:, t], W_hh_blocks, out=dh_parts)
+        dh_next = dh * z + dh_parts.sum(axis=0)
+    x_rows = cache.x.reshape(T * N, D)
+    h_prev_rows = np.concatenate([cache.h0[None], cache.hs[:-1]]).reshape(T * N, H)
+    dW_ih = np.empty_like(cache.W_ih)
+    dW_hh = np.empty_like(cache.W_hh)
+    dx_rows = np.zeros((T * N, D), dtype=dhs.dtype)
+    input_rows = d_from_input.reshape(3, T * N, H)
+    hidden_rows = d_from_hidden.reshape(3, T * N, H)
+    for k, W_x in enumerate(cache.W_ih.reshape(3, H, D)):
+        np.matmul(input_rows[k].T, x_rows, out=dW_ih[k * H : (k + 1) * H])
+        np.matmul(hidden_rows[k].T, h_prev_rows, out=dW_hh[k * H : (k + 1) * H])
+        dx_rows += input_rows[k] @ W_x
+    db_ih = d_from_input.sum(axis=(1, 2)).reshape(3 * H)
+    db_hh = d_from_hidden.sum(axis=(1, 2)).reshape(3 * H)
     dh0 = dh_next  # what step 1 sends back
-    return dx, dh0, dW_ih, dW_hh, db_ih, db_hh
+    return dx_rows.reshape(T, N, D), dh0, dW_ih, dW_hh, db_ih, db_hh

@@ -60,7 +60,7 @@ class LSTMCache(NamedTuple):
     c0: np.ndarray  # (N, H) initial cell state
     W_ih: np.ndarray  # (4H, D)
     W_hh: np.ndarray  # (4H, H)
-    gates: np.ndarray  # (T, N, 4H) i_t, f_t, g_t, o_t side by side: split_gates(gates, axis=-1)
+    gates: np.ndarray  # (4, T, N, H) gate-major: i, f, g, o = gates, each (T, N, H)
     cs: np.ndarray  # (T, N, H) cell states c_1 .. c_T
     tanh_cs: np.ndarray  # (T, N, H) tanh(c_t)
     hs: np.ndarray  # (T, N, H) hidden states h_1 .. h_T
@@ -210,12 +210,17 @@ def lstm_step_backward(dh, dc, cache):
 def lstm_forward(x, h0, c0, W_ih, W_hh, b):
     """The LSTM over a whole sequence: :func:`lstm_step_forward` for t = 1..T.
 
-    It computes exactly what a loop over :func:`lstm_step_forward` computes, but
-    it is not written as one, for speed. The input projections W_ih x_t + b do
-    not depend on the recurrence, so they are one (T·N, D) @ (D, 4H) product
-    before the loop; only h_{t−1} @ W_hh.T stays inside it. The loop then writes
-    every step's results into arrays allocated once (gates, cs, tanh_cs, hs)
-    instead of allocating new ones for each step.
+    It computes what a loop over :func:`lstm_step_forward` computes, but it is
+    not written as one, for speed:
+
+    * the input projections W_ih x_t + b do not depend on the recurrence, so
+      they are computed for all time steps before the loop, one (T·N, D) @ (D, H)
+      product per gate; only h_{t−1} W_hhᵀ stays inside the loop;
+    * the gates are stored gate-major, ``gates[k, t]`` being the (N, H) block of
+      gate k at step t, so that every elementwise operation of the loop runs on
+      contiguous memory (NumPy is several times slower on the strided (N, H)
+      blocks of an (N, 4H) array), and the results are written into arrays
+      allocated once instead of new ones at each step.
 
     Parameters
     ----------
@@ -243,25 +248,26 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b):
     )
     T, N, D = x.shape
     H = W_hh.shape[1]
-    # gates[t] first holds W_ih x_t + b; step t adds W_hh h_{t−1} and overwrites
-    # the pre-activations with the gate values i, f, g, o in place.
-    gates = (x.reshape(T * N, D) @ W_ih.T).reshape(T, N, 4 * H)
-    gates += b
+    gates = np.empty((4, T, N, H), dtype=x.dtype)
+    x_rows = x.reshape(T * N, D)
+    for gate_rows, W_x, b_gate in zip(gates.reshape(4, T * N, H), split_gates(W_ih), split_gates(b)):
+        np.matmul(x_rows, W_x.T, out=gate_rows)  # W_x x_t for every t at once
+        gate_rows += b_gate
+    W_hh_T = W_hh.reshape(4, H, H).transpose(0, 2, 1)  # W_hh_T[k] = W_hkᵀ
     hs = np.empty((T, N, H), dtype=x.dtype)
     cs = np.empty_like(hs)
     tanh_cs = np.empty_like(hs)
-    recurrent = np.empty((N, 4 * H), dtype=x.dtype)
-    scratch = np.empty((N, 4 * H), dtype=x.dtype)
-    W_hh_T = W_hh.T
+    recurrent = np.empty((4, N, H), dtype=x.dtype)
     h, c = h0, c0
     for t in range(T):
-        a = gates[t]
+        # gates[:, t] holds W_x x_t + b; add W_h h_{t−1}, then squash in place into i, f, g, o.
+        a = gates[:, t]
         np.matmul(h, W_hh_T, out=recurrent)
         a += recurrent
-        i, f, g, o = split_gates(a, axis=-1)
-        _sigmoid_inplace(a[:, : 2 * H], scratch[:, : 2 * H])  # i and f are contiguous
+        i, f, g, o = a
+        _sigmoid_inplace(a[:2])  # i and f
         np.tanh(g, out=g)
-        _sigmoid_inplace(o, scratch[:, 3 * H :])
+        _sigmoid_inplace(o)
         c_t, tanh_c, h_t = cs[t], tanh_cs[t], hs[t]
         np.multiply(f, c, out=c_t)
         np.multiply(i, g, out=h_t)  # h_t is free until the last line: use it for i ⊙ g
@@ -316,53 +322,54 @@ def lstm_backward(dhs, cache, dcT=None):
         specs.append(("dcT", dcT, ("N", "H")))
     (dhs, *rest), _ = check_arrays(specs, cache.hs.dtype, {"T": T, "N": N, "H": H})
     # Only the recurrence runs step by step. The weight and input gradients are
-    # sums over t of products with da_t, so da is kept for every t (an array
-    # like gates) and they become one product each after the loop.
+    # sums over t of products with da_t, so da is kept for every t (gate-major,
+    # like the cache's gates) and they become one product per gate after the loop.
     da = np.empty_like(cache.gates)
-    dh = np.empty((N, H), dtype=cache.hs.dtype)
+    slopes = np.empty((4, N, H), dtype=dhs.dtype)  # σ' or tanh' of each gate, from its value
+    dh_parts = np.empty((4, N, H), dtype=dhs.dtype)  # da_k W_hk, summed into dh_next
+    dh = np.empty((N, H), dtype=dhs.dtype)
     dc = np.empty_like(dh)
-    work = np.empty_like(dh)
     dh_next = np.zeros_like(dh)
-    dc_next = rest[0] if rest else np.zeros_like(dh)
+    dc_next = np.zeros_like(dh)
+    if rest:
+        dc_next[...] = rest[0]  # a copy: the loop overwrites dc_next
+    W_hh_blocks = cache.W_hh.reshape(4, H, H)  # W_hh_blocks[k] = W_hk
     for t in reversed(range(T)):
-        i, f, g, o = split_gates(cache.gates[t], axis=-1)
-        da_i, da_f, da_g, da_o = split_gates(da[t], axis=-1)
+        gates = cache.gates[:, t]
+        i, f, g, o = gates
         tanh_c = cache.tanh_cs[t]
         c_prev = cache.cs[t - 1] if t > 0 else cache.c0
+        # slopes = [i(1 − i), f(1 − f), 1 − g², o(1 − o)]
+        np.subtract(1, gates, out=slopes)
+        slopes *= gates
+        np.multiply(g, g, out=slopes[2])
+        np.subtract(1, slopes[2], out=slopes[2])
+        # dh = dhs_t + dh_next;  dc = dc_next + dh ⊙ o ⊙ (1 − tanh²(c_t))
         np.add(dhs[t], dh_next, out=dh)
-        # dc = dc_next + dh ⊙ o ⊙ (1 − tanh²(c_t))
-        np.multiply(tanh_c, tanh_c, out=work)
-        np.subtract(1, work, out=work)
-        work *= o
-        work *= dh
-        np.add(dc_next, work, out=dc)
-        # da_o = dh ⊙ tanh(c_t) ⊙ o(1 − o)
-        np.subtract(1, o, out=work)
-        work *= o
-        np.multiply(dh, tanh_c, out=da_o)
-        da_o *= work
-        # da_i = dc ⊙ g ⊙ i(1 − i)
-        np.subtract(1, i, out=work)
-        work *= i
+        np.multiply(tanh_c, tanh_c, out=dc)
+        np.subtract(1, dc, out=dc)
+        dc *= o
+        dc *= dh
+        dc += dc_next
+        # da = [dc ⊙ g, dc ⊙ c_{t−1}, dc ⊙ i, dh ⊙ tanh(c_t)] ⊙ slopes
+        da_i, da_f, da_g, da_o = da_t = da[:, t]
         np.multiply(dc, g, out=da_i)
-        da_i *= work
-        # da_f = dc ⊙ c_{t−1} ⊙ f(1 − f)
-        np.subtract(1, f, out=work)
-        work *= f
         np.multiply(dc, c_prev, out=da_f)
-        da_f *= work
-        # da_g = dc ⊙ i ⊙ (1 − g²)
-        np.multiply(g, g, out=work)
-        np.subtract(1, work, out=work)
         np.multiply(dc, i, out=da_g)
-        da_g *= work
-        dh_next = da[t] @ cache.W_hh
-        dc_next = dc * f
-    da_rows = da.reshape(T * N, 4 * H)
-    dx = (da_rows @ cache.W_ih).reshape(T, N, D)
-    dW_ih = da_rows.T @ cache.x.reshape(T * N, D)
-    # h_{t−1} is h0 for t = 1 and hs[t−2] after it.
-    dW_hh = da[0].T @ cache.h0 + da_rows[N:].T @ cache.hs[:-1].reshape((T - 1) * N, H)
-    db = da_rows.sum(axis=0)
+        np.multiply(dh, tanh_c, out=da_o)
+        da_t *= slopes
+        np.matmul(da_t, W_hh_blocks, out=dh_parts)
+        np.sum(dh_parts, axis=0, out=dh_next)
+        np.multiply(dc, f, out=dc_next)
+    x_rows = cache.x.reshape(T * N, D)
+    h_prev_rows = np.concatenate([cache.h0[None], cache.hs[:-1]]).reshape(T * N, H)
+    dW_ih = np.empty_like(cache.W_ih)
+    dW_hh = np.empty_like(cache.W_hh)
+    dx_rows = np.zeros((T * N, D), dtype=dhs.dtype)
+    for k, (da_rows, W_x) in enumerate(zip(da.reshape(4, T * N, H), split_gates(cache.W_ih))):
+        np.matmul(da_rows.T, x_rows, out=dW_ih[k * H : (k + 1) * H])
+        np.matmul(da_rows.T, h_prev_rows, out=dW_hh[k * H : (k + 1) * H])
+        dx_rows += da_rows @ W_x
+    db = da.sum(axis=(1, 2)).reshape(4 * H)
     dh0, dc0 = dh_next, dc_next  # what step 1 sends back
-    return dx, dh0, dc0, dW_ih, dW_hh, db
+    return dx_rows.reshape(T, N, D), dh0, dc0, dW_ih, dW_hh, db

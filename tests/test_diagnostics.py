@@ -97,7 +97,7 @@ def test_lstm_jacobians_match_torch():
         for name, ours, theirs in zip(blocks._fields, blocks, [dh_dh, dh_dc, dc_dh, dc_dc], strict=True):
             assert rel_error(ours[t], per_item(theirs.numpy())) < TOLERANCE, (name, t)
     # ∂c_t/∂c_{t−1} is exactly diag(f_t): the direct term.
-    _, f, _, _ = lstm.split_gates(cache.gates, axis=-1)
+    _, f, _, _ = cache.gates
     np.testing.assert_array_equal(blocks.dc_dc, f[..., :, None] * np.eye(H))
     _, _, step_cache = lstm.lstm_step_forward(x[0], h0, c0, W_ih, W_hh, b)
     for ours_step, ours_sequence in zip(diagnostics.lstm_jacobians(step_cache), blocks, strict=True):
@@ -132,7 +132,7 @@ def test_lstm_cell_jacobians_count_the_path_through_h():
     hs, cs, cache = lstm.lstm_forward(x, h0, c0, W_ih, W_hh, b)
     total = diagnostics.lstm_cell_jacobians(cache)
     direct = diagnostics.lstm_cell_jacobians(cache, direct_only=True)
-    _, f, _, o = lstm.split_gates(cache.gates, axis=-1)
+    _, f, _, o = cache.gates
     np.testing.assert_array_equal(direct, f[..., :, None] * np.eye(H))
     np.testing.assert_array_equal(total[0], direct[0])  # h_0 is given, not made from c_0
     for t in range(1, T):

@@ -230,14 +230,25 @@ def test_split_gates_gives_the_per_gate_form():
     np.testing.assert_allclose(h, o * np.tanh(f * c0 + i * g), rtol=1e-13)
 
 
-def test_split_gates_on_the_last_axis_matches_the_sequence_cache():
+def test_sequence_cache_holds_the_gates_gate_major():
     T, N, H = 3, 2, 4
-    _, _, cache = lstm.lstm_forward(*random_inputs(T, N, 3, H, seed=13))
-    i, f, g, o = lstm.split_gates(cache.gates, axis=-1)
-    assert i.shape == (T, N, H)
-    np.testing.assert_array_equal(g, cache.gates[..., 2 * H : 3 * H])
-    np.testing.assert_array_equal(o, cache.gates[..., 3 * H :])
-    np.testing.assert_allclose(cache.hs, o * np.tanh(cache.cs), rtol=1e-14)
+    x, h0, c0, W_ih, W_hh, b = random_inputs(T, N, 3, H, seed=13)
+    hs, cs, cache = lstm.lstm_forward(x, h0, c0, W_ih, W_hh, b)
+    assert cache.gates.shape == (4, T, N, H)
+    i, f, g, o = cache.gates
+    _, _, step_cache = lstm.lstm_step_forward(x[0], h0, c0, W_ih, W_hh, b)
+    for name, gate in zip("ifgo", (i, f, g, o)):
+        np.testing.assert_allclose(gate[0], getattr(step_cache, name), rtol=1e-13)
+    np.testing.assert_allclose(cs[1], f[1] * cs[0] + i[1] * g[1], rtol=1e-13)
+    np.testing.assert_allclose(hs, o * np.tanh(cs), rtol=1e-13)
+
+
+def test_split_gates_on_the_last_axis():
+    a = np.arange(2 * 3 * 8).reshape(2, 3, 8)
+    i, f, g, o = lstm.split_gates(a, axis=-1)
+    np.testing.assert_array_equal(g, a[..., 4:6])
+    np.testing.assert_array_equal(np.concatenate([i, f, g, o], axis=-1), a)
+    assert np.shares_memory(o, a)  # views, no copies
 
 
 @pytest.mark.parametrize("shape, axis", [((41, 3), 0), ((2, 41), -1), ((), 0), ((8, 3), 2)])
