@@ -6,12 +6,13 @@ layout and gate order with time-major arrays, each function's docstring carrying
 its equation in the book's notation and every shape. ``activations`` holds σ and
 tanh with their derivatives, ``gradcheck`` checks any backward pass against
 central differences, ``params`` initialises parameters as PyTorch does and
-converts them to and from ``torch.nn`` layers, and ``diagnostics`` computes the
-Jacobians and gradient norms the chapters plot. The core is NumPy only:
+converts them to and from ``torch.nn`` layers, ``diagnostics`` computes the
+Jacobians and gradient norms the chapters plot, and ``data`` generates the
+seeded sequences the labs and exercises learn from. The core is NumPy only:
 ``import lstm_ref`` imports neither torch nor matplotlib (``lab``, ``grading``
 and ``plotting`` are imported on their own).
 """
 
-from lstm_ref import activations, diagnostics, gradcheck, gru, lstm, params, rnn
+from lstm_ref import activations, data, diagnostics, gradcheck, gru, lstm, params, rnn
 
-__all__ = ["activations", "diagnostics", "gradcheck", "gru", "lstm", "params", "rnn"]
+__all__ = ["activations", "data", "diagnostics", "gradcheck", "gru", "lstm", "params", "rnn"]

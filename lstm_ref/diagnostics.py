@@ -97,7 +97,8 @@ def lstm_jacobians(cache):
 
     With W_hi, W_hf, W_hg, W_ho the gate blocks of W_hh and u_t = o_t ⊙ (1 − tanh²(c_t)):
 
-        ∂c_t/∂h_{t−1} = diag(c_{t−1} ⊙ f(1−f)) W_hf + diag(g ⊙ i(1−i)) W_hi + diag(i ⊙ (1−g²)) W_hg
+        ∂c_t/∂h_{t−1} = diag(c_{t−1} ⊙ f(1−f)) W_hf + diag(g ⊙ i(1−i)) W_hi
+                        + diag(i ⊙ (1−g²)) W_hg
         ∂c_t/∂c_{t−1} = diag(f_t)
         ∂h_t/∂h_{t−1} = diag(tanh(c_t) ⊙ o(1−o)) W_ho + diag(u_t) ∂c_t/∂h_{t−1}
         ∂h_t/∂c_{t−1} = diag(u_t ⊙ f_t)

@@ -72,7 +72,7 @@ def _float_dtype(dtype):
 
 
 def _uniform_parameters(D, H, gates, seed, dtype):
-    """W_ih, W_hh ~ U(−k, k) and the two biases b_ih, b_hh ~ U(−k, k), k = 1/√H, as PyTorch draws them."""
+    """W_ih, W_hh, b_ih, b_hh, every entry ~ U(−k, k) with k = 1/√H, as PyTorch draws them."""
     D = check_positive_int("D", D)
     H = check_positive_int("H", H)
     dtype = _float_dtype(dtype)
@@ -288,7 +288,8 @@ def params_to_torch(params, dtype=None):
         layer = layer_class(sizes["D"], sizes["H"], dtype=torch_dtype)
     if kind is not GRUParams:
         biases = [biases[0], np.zeros_like(biases[0])]
+    names = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
     with torch.no_grad():
-        for name, array in zip(["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"], [W_ih, W_hh, *biases]):
+        for name, array in zip(names, [W_ih, W_hh, *biases]):
             getattr(layer, name).copy_(torch.from_numpy(array))
     return layer

@@ -8,7 +8,8 @@ Sizes throughout: T = 3, N = 2, D = 4, H = 5.
 import numpy as np
 import pytest
 
-from lstm_ref import gru, lstm, rnn
+from lstm_ref import diagnostics, gru, lstm, rnn
+from lstm_ref.gradcheck import rel_error
 
 T, N, D, H = 3, 2, 4, 5
 
@@ -252,3 +253,23 @@ def test_backward_does_not_write_to_its_upstream_or_its_cache(name):
     # And so a second call gives the same gradients.
     second = backward(**upstream, cache=cache)
     assert_unchanged(first, second)
+
+
+def test_the_other_public_functions_do_not_write_to_their_arguments():
+    _, rnn_cache = rnn.rnn_forward(**rnn_args())
+    _, gru_cache = gru.gru_forward(**gru_args())
+    _, _, lstm_step_cache = lstm.lstm_step_forward(**lstm_step_args())
+    dhs = np.random.default_rng(2).standard_normal((T, N, H))
+    a, b = np.ones(5), np.arange(5.0)
+    W_ih = lstm_args()["W_ih"]
+    everything = (tuple(rnn_cache), tuple(gru_cache), tuple(lstm_step_cache), dhs, a, b, W_ih)
+    before = snapshot(everything)
+    rel_error(a, b)
+    lstm.split_gates(W_ih)
+    diagnostics.rnn_jacobians(rnn_cache)
+    diagnostics.gru_jacobians(gru_cache)
+    diagnostics.lstm_state_jacobian(diagnostics.lstm_jacobians(lstm_step_cache))
+    diagnostics.hidden_gradients(dhs, rnn_cache)
+    diagnostics.hidden_gradients(dhs, gru_cache)
+    diagnostics.step_norms(dhs)
+    assert_unchanged(before, everything)
