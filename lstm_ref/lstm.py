@@ -70,12 +70,16 @@ def split_gates(a, axis=0):
     """Cut a stacked array into its four gate blocks, in PyTorch's order i, f, g, o.
 
     The 4H axis is axis 0 by default, as in the parameters ``W_ih`` (4H, D),
-    ``W_hh`` (4H, H) and ``b`` (4H,); pre-activations and gate values carry it
-    last, (N, 4H) or (T, N, 4H), so pass ``axis=-1`` for them::
+    ``W_hh`` (4H, H) and ``b`` (4H,); pre-activations of a batch carry it last,
+    (N, 4H), so pass ``axis=-1`` for them::
 
         W_xi, W_xf, W_xg, W_xo = split_gates(W_ih)          # each (H, D)
         b_i, b_f, b_g, b_o = split_gates(b)                  # each (H,)
-        i, f, g, o = split_gates(cache.gates, axis=-1)       # each (T, N, H)
+        a = x @ W_ih.T + h_prev @ W_hh.T + b                 # (N, 4H)
+        a_i, a_f, a_g, a_o = split_gates(a, axis=-1)         # each (N, H)
+
+    (The sequence cache stores its gates already split, gate-major:
+    ``i, f, g, o = cache.gates``, each (T, N, H).)
 
     Parameters
     ----------
