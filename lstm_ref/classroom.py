@@ -40,6 +40,7 @@ by the names given in ``nbgrader_config.py``.
 """
 
 import csv
+import fnmatch
 import json
 import os
 import re
@@ -223,6 +224,7 @@ class SanitizeSubmission(NbGraderPreprocessor):
             # Plain code cells that the instructor wrote are not the student's code.
             given = {cell.source for cell in released_cells if cell.cell_type == "code"}
             self._audit(nb, expected, given, report)
+            _audit_files(coursedir, names["student"], names["assignment"], report)
             self._keep_one_cell_per_id(nb, expected)
             self._restore_metadata(nb, expected, report)
             self._restore_missing_cells(nb, expected, order)
@@ -354,6 +356,24 @@ def _audit_cell(cell, grade_id, want, kind, report):
         report.add(f"{kind} edited", grade_id, "restored from the gradebook")
     if not want["metadata"]["locked"] and cell.cell_type == "code":
         _audit_code(cell, grade_id, report)
+
+
+# What the exchange itself writes beside a submission.
+_EXCHANGE_FILES = {"timestamp.txt", "submission_secret.txt"}
+
+
+def _audit_files(coursedir, student, assignment, report):
+    """Record the submitted files that nbgrader will not copy next to the notebook."""
+    folder = coursedir.format_path(coursedir.submitted_directory, student, assignment)
+    for path in sorted(utils.find_all_files(folder, [])):
+        relative = os.path.relpath(path, folder)
+        top = relative.split(os.sep)[0]
+        if relative in _EXCHANGE_FILES or relative.endswith(".ipynb"):
+            continue
+        if any(fnmatch.fnmatch(top, pattern) or fnmatch.fnmatch(os.path.basename(relative), pattern)
+               for pattern in coursedir.ignore):
+            report.add("file ignored", relative,
+                       "submitted beside the notebook; not used for grading (only notebooks are)")
 
 
 def _audit_code(cell, label, report):
