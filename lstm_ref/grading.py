@@ -310,8 +310,10 @@ def _run(name, function, args, named_inputs, trusted=()):
     hook, violations = _make_guard(trusted)
     result, error, caught = _call_guarded(function, args, hook, violations)
     if violations:
+        # "called lstm_ref.rnn.rnn_forward" says more than the module's own import.
+        named = [v for v in violations if not v.endswith("<module>")] or violations
         raise GradingError(
-            f"{name} {violations[0]} while it was being graded. The graded functions must "
+            f"{name} {named[0]} while it was being graded. The graded functions must "
             f"compute everything themselves: they may not call lstm_ref (the reference) or "
             f"change the grading guard.")
     if isinstance(error, _TooSlow):
@@ -802,62 +804,80 @@ def _reference_numerical(case):
     return [numerical_gradient(f, case.inputs["x"], case.inputs["df"])]
 
 
-# The pairs handed to a student's check_gradients: a right one and one with a planted bug.
-def _pair_forward(x, h_prev, W_ih, W_hh, b):
-    from lstm_ref.rnn import rnn_step_forward
-    return rnn_step_forward(x, h_prev, W_ih, W_hh, b)
+# The pairs handed to a student's check_gradients: right ones, and one with a planted bug.
+# They are closures with plain names, so that a checker cannot tell them apart by name.
+def _rnn_pair(planted_bug):
+    def forward(x, h_prev, W_ih, W_hh, b):
+        from lstm_ref.rnn import rnn_step_forward
+        return rnn_step_forward(x, h_prev, W_ih, W_hh, b)
+
+    def backward(dh, cache):
+        from lstm_ref.rnn import rnn_step_backward
+        dx, dh_prev, dW_ih, dW_hh, db = rnn_step_backward(dh, cache)
+        if planted_bug:  # dW_hh from the new state h_t instead of h_{t−1}
+            dW_hh = (dh * (1 - cache.h * cache.h)).T @ cache.h
+        return dx, dh_prev, dW_ih, dW_hh, db
+
+    return forward, backward
 
 
-def _pair_backward(dh, cache):
-    from lstm_ref.rnn import rnn_step_backward
-    return rnn_step_backward(dh, cache)
+def _lstm_pair():
+    def forward(x, h_prev, c_prev, W_ih, W_hh, b):
+        from lstm_ref.lstm import lstm_step_forward
+        return lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b)
+
+    def backward(dh, dc, cache):
+        from lstm_ref.lstm import lstm_step_backward
+        return lstm_step_backward(dh, dc, cache)
+
+    return forward, backward
 
 
-def _pair_backward_with_bug(dh, cache):
-    """The right gradients except dW_hh, which uses the new state h_t instead of h_{t−1}."""
-    from lstm_ref.rnn import rnn_step_backward
-    dx, dh_prev, dW_ih, dW_hh, db = rnn_step_backward(dh, cache)
-    da = dh * (1 - cache.h * cache.h)
-    return dx, dh_prev, dW_ih, da.T @ cache.h, db
-
-
-_PAIR_TRUSTED = frozenset({_pair_forward.__code__, _pair_backward.__code__,
-                           _pair_backward_with_bug.__code__})
-_PAIR_NAMES = ("x", "h_prev", "W_ih", "W_hh", "b")
+_PAIRS = types.MappingProxyType({  # name -> (forward, backward, input names, the wrong gradient)
+    "rnn": (*_rnn_pair(False), ("x", "h_prev", "W_ih", "W_hh", "b"), None),
+    "rnn with a bug": (*_rnn_pair(True), ("x", "h_prev", "W_ih", "W_hh", "b"), "W_hh"),
+    "lstm": (*_lstm_pair(), ("x", "h_prev", "c_prev", "W_ih", "W_hh", "b"), None),
+})
+_PAIR_TRUSTED = frozenset(f.__code__ for pair in _PAIRS.values() for f in pair[:2])
 
 
 def _checker_cases(rng):
+    labels = {"rnn": "a right backward (one RNN step, one output)",
+              "rnn with a bug": "a backward with a planted bug in dW_hh (one RNN step)",
+              "lstm": "a right backward with two outputs, h and c (one LSTM step)"}
     cases = []
-    for buggy in (False, True):
+    for pair, label in labels.items():
         sizes = _sizes(rng)
-        inputs = _recurrent_inputs(rng, sizes, 1, sequence=False, cell=False)
-        label = ("a backward with a planted bug in dW_hh" if buggy else "a correct backward")
-        cases.append(Case(f"{label} (rnn step, {_size_label(sizes, 'NDH')})", "random",
-                          {"buggy": buggy, **inputs}))
+        cell = pair == "lstm"
+        inputs = _recurrent_inputs(rng, sizes, 4 if cell else 1, sequence=False, cell=cell)
+        cases.append(Case(f"{label}, {_size_label(sizes, 'NDH')}", "random", {"pair": pair, **inputs}))
     return cases
 
 
 def _run_checker(function, forward, case):
-    backward = _pair_backward_with_bug if case.inputs["buggy"] else _pair_backward
-    arrays = {k: v for k, v in case.inputs.items() if k != "buggy"}
-    result, _ = _run("check_gradients", function, [_pair_forward, backward, arrays], arrays,
+    pair_forward, pair_backward, names, _ = _PAIRS[case.inputs["pair"]]
+    arrays = {k: v for k, v in case.inputs.items() if k != "pair"}
+    result, _ = _run("check_gradients", function, [pair_forward, pair_backward, arrays], arrays,
                      trusted=_PAIR_TRUSTED)
     try:
-        errors = [float(result[name]) for name in _PAIR_NAMES]
+        errors = [float(result[name]) for name in names]
     except Exception:
         raise GradingError(
-            "check_gradients must return a mapping from each input's name ('x', 'h_prev', "
-            "'W_ih', 'W_hh', 'b') to a relative error, e.g. {'x': 2e-10, …}.") from None
+            f"check_gradients must return a mapping from each input's name ({', '.join(names)}) "
+            f"to a relative error, e.g. {{'x': 2e-10, …}}.") from None
     return [np.array(errors)]
 
 
 def _reference_checker(case):
-    return [np.array([1.0 if (case.inputs["buggy"] and name == "W_hh") else 0.0
-                      for name in _PAIR_NAMES])]
+    _, _, names, wrong = _PAIRS[case.inputs["pair"]]
+    return [np.array([1.0 if name == wrong else 0.0 for name in names])]
 
 
 def _compare_checker(got, expected):
-    for name, error, wrong in zip(_PAIR_NAMES, got[0], expected[0]):
+    names = {len(pair[2]): pair[2] for pair in _PAIRS.values()}[len(expected[0])]
+    if got[0].shape != expected[0].shape:
+        return f"check_gradients returned {got[0].size} errors for {len(names)} inputs"
+    for name, error, wrong in zip(names, got[0], expected[0]):
         if wrong and not error > 1e-3:
             return (f"the error you report for {name} is {error:.1e}, but this backward's {name} "
                     f"gradient is wrong: a check must expose it (expect an error above 1e-3)")

@@ -120,14 +120,16 @@ def rel_error(a, b):
 def check_gradients(forward, backward, inputs, seed=0, eps=1e-6):
     names = list(inputs)
     values = [np.array(inputs[n], dtype=float) for n in names]
-    out, cache = forward(*values)
+    *outs, cache = forward(*values)
     rng = np.random.default_rng(seed)
-    dout = rng.standard_normal(out.shape)
-    grads = backward(dout, cache)
+    douts = [rng.standard_normal(o.shape) for o in outs]
+    grads = backward(*douts, cache)
     errors = {}
     for k, name in enumerate(names):
         def f(v, k=k):
-            args = list(values); args[k] = v
-            return forward(*args)[0]
-        errors[name] = rel_error(grads[k], numerical_gradient(f, values[k].copy(), dout, eps))
+            args = list(values)
+            args[k] = v
+            return np.concatenate([o.ravel() for o in forward(*args)[:-1]])
+        errors[name] = rel_error(grads[k], numerical_gradient(f, values[k].copy(),
+                                                              np.concatenate([d.ravel() for d in douts]), eps))
     return errors
