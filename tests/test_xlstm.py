@@ -493,3 +493,19 @@ def test_slstm_layer_rejects_bad_sizes():
         twin.SLSTMLayer(3, 6, num_heads=4)
     with pytest.raises(ValueError, match="forget_gate must be 'exp' or 'sigmoid', got 'relu'"):
         twin.SLSTMLayer(3, 6, forget_gate="relu")
+
+
+def test_recall_runner_trains_every_model_on_the_same_batches():
+    results = twin.run_slstm_recall(lags=(2,), seeds=(0,), steps=2, batch=8, hidden_size=4, heldout_sequences=16,
+                                    eval_every=1, device="cpu", show_progress=False, keep_models=True)
+    labels = ["LSTM", twin.slstm_label("sigmoid"), twin.slstm_label("exp")]
+    assert [run["model"] for run in results["runs"]] == labels == results["config"]["models"]
+    assert sorted(results["models"]) == sorted((label, 2, 0) for label in labels)
+    assert results["models"]["sLSTM (f = exp)", 2, 0].recurrent.forget_gate == "exp"
+    # The sLSTM with one head has the LSTM's 4H(D + H + 1) weights; nn.LSTM keeps a second bias of 4H.
+    H, D, C = 4, 3, 3
+    head = H * C + C
+    assert results["runs"][1]["parameters"] == 4 * H * (D + H + 1) + head
+    assert results["runs"][0]["parameters"] == 4 * H * (D + H + 2) + head
+    with pytest.raises(ValueError, match="forget_gates must hold 'exp' or 'sigmoid', got 'tanh'"):
+        twin.run_slstm_recall(forget_gates=("tanh",))

@@ -17,6 +17,7 @@ as they are. :func:`run_slstm_recall` trains it beside the LSTM on delayed
 recall, on the same batches, the way ``lstm_ref.lab.recall.run_recall`` does.
 """
 
+import functools
 import math
 import time
 
@@ -166,37 +167,47 @@ class SLSTMClassifier(nn.Module):
         return self.head(hs[-1])
 
 
+def slstm_label(forget_gate):
+    """The label of an sLSTM run in tables and legends: "sLSTM (f = σ)" or "sLSTM (f = exp)"."""
+    return f"sLSTM (f = {'σ' if forget_gate == 'sigmoid' else 'exp'})"
+
+
 def run_slstm_recall(lags=(5, 20), seeds=(0,), steps=300, batch=128, hidden_size=16, num_heads=1,
-                     forget_gate="sigmoid", lr=0.01, clip_norm=1.0, heldout_sequences=1000, eval_every=50,
-                     device="auto", show_progress=None):
+                     forget_gates=("sigmoid", "exp"), lr=0.01, clip_norm=1.0, heldout_sequences=1000,
+                     eval_every=50, device="auto", show_progress=None, keep_models=False):
     """Train the LSTM and the sLSTM on delayed recall, on the same batches; measure held-out accuracy.
 
-    For each (seed, lag): both models start from ``seed`` (each its own
-    initialisation, U(−1/√H, 1/√H)), see the same ``steps`` batches of
-    ``batch`` fresh sequences (Adam, learning rate ``lr``, gradients clipped to
-    norm ``clip_norm``) and are evaluated on the same ``heldout_sequences``
-    sequences, never trained on, with the seeds that ``run_recall`` uses.
+    For each (seed, lag), the LSTM (``nn.LSTM``) and one sLSTM per entry of
+    ``forget_gates`` each start from ``seed`` (every parameter from
+    U(−1/√H, 1/√H)), see the same ``steps`` batches of ``batch`` fresh
+    sequences (Adam, learning rate ``lr``, gradients clipped to norm
+    ``clip_norm``) and are evaluated on the same ``heldout_sequences`` sequences,
+    never trained on, drawn with the seeds that ``run_recall`` uses.
 
-    Returns a dict: ``config``, ``runs`` (one per seed, lag and model, with the
-    training ``history`` and the ``final`` held-out loss and accuracy) and
-    ``provenance``.
+    Returns a dict: ``config``, ``runs`` (one per seed, lag and model, with its
+    label, parameter count, training ``history`` and ``final`` held-out loss and
+    accuracy) and ``provenance``; with ``keep_models``, also ``models``, mapping
+    ``(label, lag, seed)`` to the trained model (not JSON).
     """
     if any(isinstance(lag, bool) or not isinstance(lag, int) or lag < 1 for lag in lags):
         raise ValueError(f"lags must be integers >= 1, got {list(lags)}")
+    for forget_gate in forget_gates:
+        if forget_gate not in FORGET_GATES:
+            raise ValueError(f"forget_gates must hold 'exp' or 'sigmoid', got {forget_gate!r}")
     started = time.perf_counter()
     device = choose_device(device)
-    builders = {
-        "LSTM": lambda: make_classifier("LSTM", hidden_size=hidden_size),
-        "sLSTM": lambda: SLSTMClassifier(hidden_size=hidden_size, num_heads=num_heads, forget_gate=forget_gate),
-    }
-    runs = []
+    builders = {"LSTM": lambda: make_classifier("LSTM", hidden_size=hidden_size)}
+    for forget_gate in forget_gates:
+        builders[slstm_label(forget_gate)] = functools.partial(
+            SLSTMClassifier, hidden_size=hidden_size, num_heads=num_heads, forget_gate=forget_gate)
+    runs, models = [], {}
     for seed in seeds:
         for lag in lags:
             heldout = as_tensors(*data.delayed_recall(heldout_sequences, lag, rng=[seed, lag, 1]), device)
             for label, build in builders.items():
                 seed_everything(seed)
                 model = build().to(device)
-                stream = np.random.default_rng([seed, lag, 0])  # the same batches for both models
+                stream = np.random.default_rng([seed, lag, 0])  # the same batches for every model
 
                 def next_batch(stream=stream, lag=lag):
                     return as_tensors(*data.delayed_recall(batch, lag, rng=stream), device)
@@ -210,8 +221,13 @@ def run_slstm_recall(lags=(5, 20), seeds=(0,), steps=300, batch=128, hidden_size
                              "final": {"heldout_loss": history["heldout_loss"][-1],
                                        "heldout_accuracy": history["heldout_accuracy"][-1],
                                        "wall_time_s": round(time.perf_counter() - run_started, 3)}})
-    config = {"lags": list(lags), "seeds": list(seeds), "steps": steps, "batch": batch,
-              "hidden_size": hidden_size, "num_heads": num_heads, "forget_gate": forget_gate, "lr": lr,
+                if keep_models:
+                    models[label, lag, seed] = model
+    config = {"lags": list(lags), "seeds": list(seeds), "models": list(builders), "steps": steps,
+              "batch": batch, "hidden_size": hidden_size, "num_heads": num_heads, "lr": lr,
               "clip_norm": clip_norm, "heldout_sequences": heldout_sequences, "optimizer": "Adam",
               "loss": "cross-entropy", "chance_accuracy": CHANCE}
-    return {"lab": "slstm_recall", "config": config, "runs": runs, "provenance": provenance(device, started)}
+    results = {"lab": "slstm_recall", "config": config, "runs": runs, "provenance": provenance(device, started)}
+    if keep_models:
+        results["models"] = models
+    return results
