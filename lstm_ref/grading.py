@@ -80,7 +80,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 TOLERANCE = 1e-7
-TIME_LIMIT = 5.0  # seconds for one call of a student's function on a tiny case
+TIME_LIMIT = 10.0  # seconds for one call of a student's function on a tiny case
 PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 
 # Captured now, before any student code can replace them in this kernel. The
@@ -217,6 +217,13 @@ def _is_reference(filename, known):
     return inside
 
 
+def _dotted(code):
+    """lstm_ref.lab.training.train_full_batch, for a code object of the package."""
+    relative = os.path.relpath(os.path.realpath(code.co_filename), PACKAGE_DIR)
+    module = os.path.splitext(relative)[0].replace(os.sep, ".")
+    return f"lstm_ref.{module}.{code.co_qualname}"
+
+
 def _make_guard(trusted_codes=()):
     """A profiler hook that records what a student's function must not do, and its record.
 
@@ -237,8 +244,7 @@ def _make_guard(trusted_codes=()):
             elif code in _FORBIDDEN_CODES:
                 violations.append(f"changed the profiler ({code.co_name})")
             elif _is_reference(code.co_filename, known_files):
-                module = os.path.splitext(os.path.basename(code.co_filename))[0]
-                violations.append(f"called lstm_ref.{module}.{code.co_qualname}")
+                violations.append(f"called {_dotted(code)}")
         elif event == "return":
             if inside_trusted and frame is inside_trusted[-1]:
                 inside_trusted.pop()
@@ -266,7 +272,8 @@ def _call_guarded(function, args, hook, violations):
         except BaseException as exception:  # the student's code may raise anything
             error = exception
         finally:
-            if _getprofile() is not hook:
+            # (An alarm that fires inside the hook also unsets it: that is "too slow".)
+            if _getprofile() is not hook and not isinstance(error, _TooSlow):
                 violations.append("removed the grading guard")
             _setprofile(None)
             _thread_setprofile(None)
@@ -372,6 +379,7 @@ class Spec(NamedTuple):
     combined: str = ""  # when every probe passes but a random case fails
     diagnose: Callable = None  # (case, got, expected) -> extra lesson or ""
     compare: Callable = None  # (got, expected) -> problem text or None; default: rel_error
+    reads_outputs: bool = False  # reference(case, got): it needs what the kernel shipped (a model's weights)
 
 
 def _forward_runner(name, outputs):
@@ -918,6 +926,250 @@ def _activation_reference(case):
     return [sigmoid(case.inputs["z"])]
 
 
+# a4: the weather lab in PyTorch (graded against NumPy: the verdict never imports torch) --------
+
+def _dataset_cases(rng):
+    cases = []
+    for length, look_back in ((2, 1), (int(rng.integers(12, 40)), int(rng.integers(2, 6))),
+                              (int(rng.integers(5, 12)), 4)):
+        sequence = rng.integers(0, 3, size=length).astype(np.int64)
+        cases.append(Case(f"a sequence of {length} values with look_back={look_back}", "random",
+                          {"sequence": sequence, "look_back": look_back}))
+    return cases
+
+
+def _reference_dataset(sequence, look_back):
+    from lstm_ref.data import make_windows, one_hot, to_time_major
+    windows, targets = make_windows(sequence, look_back)
+    return [to_time_major(one_hot(windows, 3, dtype=np.float32)), targets]
+
+
+def _compare_dataset(got, expected):
+    names = ("inputs (look_back, N, 3)", "targets (N,)")
+    for name, mine, want in zip(names, got, expected):
+        if mine.shape != want.shape:
+            return f"{name} has shape {mine.shape}, expected {want.shape}"
+    if got[0].dtype != np.float32:
+        return f"inputs are {got[0].dtype}: PyTorch's layers expect float32 (one_hot(..., dtype=np.float32))"
+    if got[1].dtype.kind not in "iu":
+        return f"targets are {got[1].dtype}: cross_entropy expects integer class indices"
+    if not np.array_equal(got[0], expected[0]):
+        return ("inputs are wrong: inputs[t, n] must be the one-hot code of sequence[n + t] "
+                "(time-major: time first, then the window)")
+    if not np.array_equal(got[1], expected[1]):
+        return "targets are wrong: targets[n] must be sequence[n + look_back], the value after window n"
+    return None
+
+
+def _classifier_inputs(rng, sizes):
+    T, N, H = sizes["T"], sizes["N"], sizes["H"]
+    return {"x": _normal(rng, T, N, 3), "hidden_size": H}
+
+
+def _model_cases(rng):
+    cases = []
+    for cell, forced in (("LSTM", {"T": 1, "N": 1}), ("LSTM", {}), ("RNN", {})):
+        sizes = _sizes(rng, **forced)
+        inputs = _classifier_inputs(rng, sizes)
+        label = f"cell={cell!r}, hidden_size={sizes['H']}, x of shape ({sizes['T']}, {sizes['N']}, 3)"
+        cases.append(Case(label, "random", {"cell": cell, **inputs}))
+    return cases
+
+
+def _layers(name, model, cell, hidden_size):
+    """The recurrent layer and the linear read-out of a student's classifier, or a lesson."""
+    from torch import nn
+    recurrent = [m for m in model.modules() if isinstance(m, (nn.LSTM, nn.RNN, nn.GRU))]
+    linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    kind = nn.LSTM if cell == "LSTM" else nn.RNN
+    if len(recurrent) != 1 or type(recurrent[0]) is not kind or len(linear) != 1:
+        raise GradingError(
+            f"{name}(cell={cell!r}) must hold exactly one torch.nn.{cell} and one torch.nn.Linear, "
+            f"got {len(recurrent)} recurrent layer(s) ({', '.join(type(m).__name__ for m in recurrent)}) "
+            f"and {len(linear)} linear layer(s).")
+    layer, head = recurrent[0], linear[0]
+    wanted = {"input_size": 3, "hidden_size": hidden_size, "num_layers": 1, "batch_first": False}
+    for attribute, value in wanted.items():
+        if getattr(layer, attribute) != value:
+            raise GradingError(f"{name}: the {cell} layer has {attribute}={getattr(layer, attribute)}, "
+                               f"expected {value}.")
+    if (head.in_features, head.out_features) != (hidden_size, 3):
+        raise GradingError(f"{name}: the linear read-out maps {head.in_features} to {head.out_features} "
+                           f"features, expected hidden_size={hidden_size} to 3 classes.")
+    return layer, head
+
+
+def _parameters(layer, head):
+    """W_ih, W_hh, b_ih, b_hh, W_out, b_out of a recurrent layer and its read-out, as float64 arrays."""
+    tensors = (layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0, layer.bias_hh_l0,
+               head.weight, head.bias)
+    return [t.detach().cpu().double().numpy().copy() for t in tensors]
+
+
+def _run_model(function, forward, case):
+    import torch
+    cell, H = case.inputs["cell"], case.inputs["hidden_size"]
+    model, _ = _run("WeatherClassifier", function, [cell, H], {})
+    if not isinstance(model, torch.nn.Module):
+        raise GradingError(f"WeatherClassifier(cell, hidden_size) must build a torch.nn.Module, "
+                           f"got {type(model).__name__}.")
+    layer, head = _layers("WeatherClassifier", model, cell, H)
+    model.double()
+    x = torch.as_tensor(case.inputs["x"])
+    logits, _ = _run("WeatherClassifier.forward", model, [x], {})
+    if not isinstance(logits, torch.Tensor):
+        raise GradingError(f"the model must return a tensor of logits, got {type(logits).__name__}.")
+    return [logits.detach().cpu().numpy().copy(), *_parameters(layer, head)]
+
+
+def _classifier_logits(cell, x, W_ih, W_hh, b_ih, b_hh, W_out, b_out):
+    """The logits h_T W_outᵀ + b_out of the many-to-one classifier, from lstm_ref (float64)."""
+    from lstm_ref.lstm import lstm_forward
+    from lstm_ref.rnn import rnn_forward
+    N, H = x.shape[1], W_hh.shape[1]
+    if cell == "LSTM":
+        hs, _, cache = lstm_forward(x, np.zeros((N, H)), np.zeros((N, H)), W_ih, W_hh, b_ih + b_hh)
+    else:
+        hs, cache = rnn_forward(x, np.zeros((N, H)), W_ih, W_hh, b_ih + b_hh)
+    return hs[-1] @ W_out.T + b_out, hs, cache
+
+
+def _reference_model(case, got):
+    """The logits that the student's own parameters give, computed by lstm_ref."""
+    logits, _, _ = _classifier_logits(case.inputs["cell"], case.inputs["x"], *got[1:])
+    return [logits, *got[1:]]
+
+
+def _cross_entropy(logits, targets):
+    """Mean cross-entropy (nats) and its gradient with respect to the logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    N = len(targets)
+    loss = -log_probs[np.arange(N), targets].mean()
+    dlogits = np.exp(log_probs)
+    dlogits[np.arange(N), targets] -= 1
+    return loss, dlogits / N
+
+
+def _reference_training(cell, x, targets, epochs, lr, parameters):
+    """Full-batch Adam (PyTorch's defaults) on the classifier, in NumPy: the loss before each step."""
+    from lstm_ref.lstm import lstm_backward
+    from lstm_ref.rnn import rnn_backward
+    parameters = [p.copy() for p in parameters]
+    first, second = [np.zeros_like(p) for p in parameters], [np.zeros_like(p) for p in parameters]
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    losses = []
+    for step in range(1, epochs + 1):
+        W_ih, W_hh, b_ih, b_hh, W_out, b_out = parameters
+        logits, hs, cache = _classifier_logits(cell, x, *parameters)
+        loss, dlogits = _cross_entropy(logits, targets)
+        losses.append(loss)
+        dhs = np.zeros_like(hs)
+        dhs[-1] = dlogits @ W_out
+        if cell == "LSTM":
+            _, _, _, dW_ih, dW_hh, db = lstm_backward(dhs, cache)
+        else:
+            _, _, dW_ih, dW_hh, db = rnn_backward(dhs, cache)
+        gradients = [dW_ih, dW_hh, db, db, dlogits.T @ hs[-1], dlogits.sum(axis=0)]
+        for p, g, m, v in zip(parameters, gradients, first, second):
+            m += (g - m) * (1 - beta1)
+            v *= beta2
+            v += (1 - beta2) * g * g
+            denominator = np.sqrt(v) / np.sqrt(1 - beta2 ** step) + eps
+            p -= (lr / (1 - beta1 ** step)) * m / denominator
+    return np.array(losses)
+
+
+def _training_cases(rng):
+    """Random cases, and one whose logits carry a large common offset: the cross-entropy does
+    not change, but float32 cannot resolve it."""
+    cases = []
+    for cell, forced, offset in (("LSTM", {"N": 1}, 0.0), ("LSTM", {}, 0.0), ("RNN", {}, 0.0),
+                                 ("LSTM", {}, 1e4)):
+        sizes = _sizes(rng, **forced)
+        T, N = sizes["T"], sizes["N"]
+        x = np.eye(3)[rng.integers(0, 3, size=(T, N))]
+        kind, extra = ("precision", ", logits offset by 1e4") if offset else ("random", "")
+        cases.append(Case(f"cell={cell!r}, hidden_size={sizes['H']}, {N} windows of {T} steps, "
+                          f"6 epochs{extra}", kind,
+                          {"cell": cell, "hidden_size": sizes["H"], "x": x,
+                           "targets": rng.integers(0, 3, size=N), "epochs": 6, "lr": 0.01,
+                           "seed": int(rng.integers(0, 2**31)), "offset": offset}))
+    return cases
+
+
+def _grader_model(case):
+    """A classifier built by the grader (lstm_ref.lab), in float64, with initial weights from the case."""
+    import torch
+    from lstm_ref.lab.models import SequenceClassifier
+    torch.manual_seed(case.inputs["seed"])
+    model = SequenceClassifier(case.inputs["cell"], input_size=3, hidden_size=case.inputs["hidden_size"],
+                               num_classes=3).double()
+    with torch.no_grad():
+        model.head.bias += case.inputs["offset"]
+    return model, torch.as_tensor(case.inputs["x"]), torch.as_tensor(case.inputs["targets"])
+
+
+def _model_trusted():
+    from lstm_ref.lab.models import SequenceClassifier
+    return frozenset({SequenceClassifier.forward.__code__})
+
+
+def _floats(name, result, what):
+    try:
+        return np.array([float(value) for value in result], dtype=np.float64)
+    except Exception:
+        raise GradingError(f"{name} must return {what}, got {type(result).__name__}.") from None
+
+
+def _warm_up_torch():
+    """Take one Adam step outside the guard: the first one imports torch._dynamo (seconds)."""
+    import torch
+    parameter = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    optimizer = torch.optim.Adam([parameter])
+    parameter.sum().backward()
+    optimizer.step()
+
+
+def _run_training(function, forward, case):
+    _warm_up_torch()
+    model, x, targets = _grader_model(case)
+    initial = _parameters(model.recurrent, model.head)
+    inputs = {"x": x.numpy(), "targets": targets.numpy()}
+    result, _ = _run("train_full_batch", function, [model, (x, targets), case.inputs["epochs"],
+                                                    case.inputs["lr"]], inputs, trusted=_model_trusted())
+    losses = _floats("train_full_batch", result, "a list of one loss per epoch")
+    return [losses, *initial]
+
+
+def _reference_training_case(case, got):
+    losses = _reference_training(case.inputs["cell"], case.inputs["x"], case.inputs["targets"],
+                                 case.inputs["epochs"], case.inputs["lr"], got[1:])
+    return [losses, *got[1:]]
+
+
+def _evaluate_cases(rng):
+    return [case._replace(label=case.label.replace(", 6 epochs", "")) for case in _training_cases(rng)]
+
+
+def _run_evaluate(function, forward, case):
+    model, x, targets = _grader_model(case)
+    parameters = _parameters(model.recurrent, model.head)
+    inputs = {"x": x.numpy(), "targets": targets.numpy()}
+    result, _ = _run("evaluate", function, [model, x, targets], inputs, trusted=_model_trusted())
+    loss_and_accuracy = _floats("evaluate", result, "(mean cross-entropy, accuracy)")
+    if loss_and_accuracy.shape != (2,):
+        raise GradingError("evaluate must return two numbers: (mean cross-entropy, accuracy).")
+    return [loss_and_accuracy, *parameters]
+
+
+def _reference_evaluate(case, got):
+    logits, _, _ = _classifier_logits(case.inputs["cell"], case.inputs["x"], *got[1:])
+    loss, _ = _cross_entropy(logits, case.inputs["targets"])
+    accuracy = np.mean(logits.argmax(axis=1) == case.inputs["targets"])
+    return [np.array([loss, accuracy]), *got[1:]]
+
+
 # The registry: every graded function, by its name in the assignments.
 SPECS = types.MappingProxyType({
     "rnn_step_forward": Spec(
@@ -1009,6 +1261,25 @@ SPECS = types.MappingProxyType({
                  "dhs[t] added, dc_t gets what step t+1 sends through f_{t+1}"),
     "check_gradients": Spec(
         _checker_cases, _run_checker, _reference_checker, ("errors",), compare=_compare_checker),
+    "make_dataset": Spec(
+        _dataset_cases, _call_spec_runner("make_dataset", ("inputs", "targets")),
+        lambda case: _reference_dataset(*case.inputs.values()), ("inputs", "targets"),
+        compare=_compare_dataset),
+    "WeatherClassifier": Spec(
+        _model_cases, _run_model, _reference_model, ("logits (N, 3)",), reads_outputs=True,
+        combined="the logits are the linear read-out of the last time step's output, h_T, of a "
+                 "recurrent layer started from zero states"),
+    "train_full_batch": Spec(
+        _training_cases, _run_training, _reference_training_case, ("losses (epochs,)",),
+        reads_outputs=True,
+        combined="one Adam step per epoch on the whole set (torch.optim.Adam(model.parameters(), "
+                 "lr=lr)), the mean cross-entropy of the logits, and losses[e] recorded before "
+                 "epoch e's step; do not change the model's weights in any other way"),
+    "evaluate": Spec(
+        _evaluate_cases, _run_evaluate, _reference_evaluate, ("loss and accuracy (2,)",),
+        reads_outputs=True,
+        combined="the mean cross-entropy (nats) of the model's logits on the whole set, and the "
+                 "fraction of windows whose largest logit is the target"),
 })
 
 
@@ -1077,7 +1348,7 @@ def verdict(name, seed, outputs):
     graded = _graded_count(name)
     failures, forward_wrong = [], False
     for case, got in zip(cases, outputs):
-        expected = spec.reference(case)
+        expected = spec.reference(case, got) if spec.reads_outputs else spec.reference(case)
         problems = _compare(spec, got[:graded], expected[:graded])
         if problems:
             extra = spec.diagnose(case, got, expected) if spec.diagnose else ""

@@ -133,3 +133,60 @@ def check_gradients(forward, backward, inputs, seed=0, eps=1e-6):
         errors[name] = rel_error(grads[k], numerical_gradient(f, values[k].copy(),
                                                               np.concatenate([d.ravel() for d in douts]), eps))
     return errors
+
+
+# a4: the weather lab ------------------------------------------------------------------------
+
+def make_dataset(sequence, look_back):
+    N = len(sequence) - look_back
+    inputs = np.zeros((look_back, N, 3), dtype=np.float32)
+    for n in range(N):
+        for t in range(look_back):
+            inputs[t, n, sequence[n + t]] = 1.0
+    return inputs, np.array([sequence[n + look_back] for n in range(N)], dtype=np.int64)
+
+
+def _torch():
+    import torch
+    return torch
+
+
+def WeatherClassifier(cell="LSTM", hidden_size=10):
+    torch = _torch()
+
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            layer = torch.nn.LSTM if cell == "LSTM" else torch.nn.RNN
+            self.layer = layer(3, hidden_size)
+            self.readout = torch.nn.Linear(hidden_size, 3)
+
+        def forward(self, x):
+            outputs, _ = self.layer(x)
+            return self.readout(outputs[-1])
+
+    return Classifier()
+
+
+def train_full_batch(model, train, epochs=400, lr=0.01):
+    torch = _torch()
+    inputs, targets = train
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(epochs):
+        logits = model(inputs)
+        loss = torch.nn.functional.nll_loss(torch.log_softmax(logits, dim=1), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def evaluate(model, inputs, targets):
+    torch = _torch()
+    with torch.no_grad():
+        logits = model(inputs)
+        loss = torch.nn.functional.cross_entropy(logits, targets, reduction="sum") / len(targets)
+        accuracy = (logits.argmax(dim=1) == targets).double().mean()
+    return loss.item(), accuracy.item()
