@@ -6,8 +6,8 @@ Each assignment is written once, as Markdown with fenced code cells, in
 * ``solutions/<id>/<id>.ipynb``: the nbgrader *source* notebook (solutions, tests
   with points, hidden tests), the instructor's master copy;
 * ``exercises/<id>/<id>.ipynb``: the *released* notebook, made from the source by
-  ``nbgrader generate_assignment`` (which also records the assignment in the
-  gradebook), never edited by hand;
+  nbgrader's ``generate_assignment`` (run through its Python API; it also records the
+  assignment in the gradebook), never edited by hand;
 * ``worked/<id>.ipynb``: the worked solutions of the self-study edition: the source
   without hidden tests and without nbgrader's markers or metadata, executed when the
   book is built.
@@ -29,7 +29,6 @@ new one). A fenced block becomes a cell; its info string says which kind:
 import argparse
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -162,13 +161,22 @@ def write_if_changed(path, text):
 
 
 def release(course_root, assignment):
-    """Run nbgrader generate_assignment in ``course_root``; return the released notebook's text."""
-    result = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force"],
-        cwd=course_root, capture_output=True, text=True)
+    """nbgrader generate_assignment, through nbgrader's Python API, with the course's own config.
+
+    The same converter as the command line (which also records the assignment in the
+    gradebook), without starting a new Python for every assignment.
+    """
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    result = api.generate_assignment(assignment, force=True)
     released = Path(course_root) / "exercises" / assignment / f"{assignment}.ipynb"
-    if result.returncode != 0 or not released.exists():
-        raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{result.stderr[-3000:]}")
+    if not result["success"] or not released.exists():
+        raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n"
+                           f"{result.get('error') or result.get('log')}")
     return released.read_text(encoding="utf-8")
 
 
