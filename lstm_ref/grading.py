@@ -889,10 +889,12 @@ def _compare_checker(got, expected):
         if wrong and not error > 1e-3:
             return (f"the error you report for {name} is {error:.1e}, but this backward's {name} "
                     f"gradient is wrong: a check must expose it (expect an error above 1e-3)")
-        if not wrong and not error <= 1e-6:
+        # Central differences (eps = 1e-6) agree with a right gradient to about 1e-8, but the
+        # elementwise error of an entry close to zero can reach 1e-6: 1e-5 leaves a margin.
+        if not wrong and not error <= 1e-5:
             return (f"the error you report for {name} is {error:.1e}, but this backward's {name} "
                     f"gradient is right: with central differences (eps = 1e-6) in float64 a right "
-                    f"gradient agrees to about 1e-8")
+                    f"gradient agrees to about 1e-8, and its worst element rarely beyond 1e-6")
     return None
 
 
