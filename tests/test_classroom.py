@@ -165,6 +165,7 @@ def submissions_in_place():
     right = fill(released(), RIGHT)
     duplicated = fill(released(), RIGHT)
     copy = nbformat.from_dict(grade_cell(duplicated, "test_rnn_forward"))
+    copy["id"] = "a-copy-of-test-rnn-forward"  # the notebook format wants unique cell ids
     duplicated.cells.insert(len(duplicated.cells) - 1, copy)
     deleted = fill(released(), RIGHT)
     deleted.cells.remove(grade_cell(deleted, "test_rnn_forward"))
