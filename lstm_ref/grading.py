@@ -380,6 +380,7 @@ class Spec(NamedTuple):
     diagnose: Callable = None  # (case, got, expected) -> extra lesson or ""
     compare: Callable = None  # (got, expected) -> problem text or None; default: rel_error
     reads_outputs: bool = False  # reference(case, got): it needs what the kernel shipped (a model's weights)
+    forward_outputs: int = 0  # a backward also ships its forward's outputs, to say when those are wrong
 
 
 def _forward_runner(name, outputs):
@@ -1185,7 +1186,7 @@ SPECS = types.MappingProxyType({
                          ("dx", "dh_prev", "dW_ih", "dW_hh", "db")),
         _backward_reference("rnn", "rnn_step_forward", "rnn_step_backward", 1, ("dh",)),
         ("dx (N, D)", "dh_prev (N, H)", "dW_ih (H, D)", "dW_hh (H, H)", "db (H,)", "h (N, H)"),
-        hints=_RNN_STEP_GRAD_HINTS, combined=_TANH_LESSON),
+        hints=_RNN_STEP_GRAD_HINTS, combined=_TANH_LESSON, forward_outputs=1),
     "rnn_forward": Spec(
         _rnn_cases, _forward_runner("rnn_forward", ("hs",)),
         _reference("rnn", "rnn_forward", 1), ("hs (T, N, H)",), diagnose=_shifted,
@@ -1201,7 +1202,7 @@ SPECS = types.MappingProxyType({
                "dx": "dx_t = da_t W_ih at every t", "dW_ih": "dW_ih = Σ_t da_tᵀ x_t",
                "db": "db = Σ_t Σ_n da_t"},
         combined="going backwards, each step's dL/dh_t is dhs[t] plus what step t+1 sends back; "
-                 "da_t = that sum ⊙ (1 − h_t²)"),
+                 "da_t = that sum ⊙ (1 − h_t²)", forward_outputs=1),
     "gradient_norms": Spec(
         _norm_cases, _call_spec_runner("gradient_norms", ("norms",), False),
         _plain_reference(_reference_gradient_norms), ("norms (T+1,)",),
@@ -1248,7 +1249,7 @@ SPECS = types.MappingProxyType({
         _backward_reference("lstm", "lstm_step_forward", "lstm_step_backward", 2, ("dh", "dc")),
         ("dx (N, D)", "dh_prev (N, H)", "dc_prev (N, H)", "dW_ih (4H, D)", "dW_hh (4H, H)",
          "db (4H,)", "h (N, H)", "c (N, H)"),
-        hints=_LSTM_STEP_GRAD_HINTS, combined=_LSTM_GATE_LESSON),
+        hints=_LSTM_STEP_GRAD_HINTS, combined=_LSTM_GATE_LESSON, forward_outputs=2),
     "lstm_backward": Spec(
         _lstm_backward_cases,
         _backward_runner("lstm_backward", "lstm_forward", ("hs", "cs"), ("dhs", "dcT"),
@@ -1260,7 +1261,7 @@ SPECS = types.MappingProxyType({
         hints={"dc0": "dc0 is what step 1 sends back through the cell: (dc_1 + …) ⊙ f_1",
                "dh0": "dh0 = da_1 W_hh", "dW_hh": "dW_hh = Σ_t da_tᵀ h_{t−1}, with h_0 for t = 1"},
         combined="going backwards, carry both dh and dc from step t+1 into step t: dh_t gets "
-                 "dhs[t] added, dc_t gets what step t+1 sends through f_{t+1}"),
+                 "dhs[t] added, dc_t gets what step t+1 sends through f_{t+1}", forward_outputs=2),
     "check_gradients": Spec(
         _checker_cases, _run_checker, _reference_checker, ("errors",), compare=_compare_checker),
     "make_dataset": Spec(
@@ -1331,14 +1332,6 @@ def _rel_error(a, b):
     return rel_error(a, b)
 
 
-def _graded_count(name):
-    """How many of a spec's outputs are graded (the rest are the forward's, for diagnosis)."""
-    spec = SPECS[name]
-    forward_outputs = {"rnn_step_backward": 1, "rnn_backward": 1, "lstm_step_backward": 2,
-                       "lstm_backward": 2}.get(name, 0)
-    return len(spec.outputs) - forward_outputs
-
-
 def verdict(name, seed, outputs):
     """Compare the student's outputs on the cases of ``seed`` with the reference; None if right.
 
@@ -1347,7 +1340,7 @@ def verdict(name, seed, outputs):
     """
     spec = SPECS[name]
     cases = _cases(name, seed)
-    graded = _graded_count(name)
+    graded = len(spec.outputs) - spec.forward_outputs
     failures, forward_wrong = [], False
     for case, got in zip(cases, outputs):
         expected = spec.reference(case, got) if spec.reads_outputs else spec.reference(case)

@@ -192,8 +192,9 @@ def via_removed_profiler(x, h_prev, W_ih, W_hh, b):
 
 
 def via_another_process(x, h_prev, W_ih, W_hh, b):
-    subprocess.run([sys.executable, "-c", "pass"], check=True)
-    return REFERENCE.__wrapped__(x) if hasattr(REFERENCE, "__wrapped__") else (np.zeros(1), None)
+    """Another Python could run the reference out of the profiler's sight."""
+    subprocess.run([sys.executable, "-c", "import lstm_ref.rnn"], check=True)
+    return np.zeros((x.shape[0], W_hh.shape[0])), None
 
 
 ROUTES = [via_import, via_from_import, via_importlib, via_dunder_import, via_default_argument,
