@@ -102,6 +102,7 @@ def test_auto_device_follows_what_is_available(monkeypatch, capsys):
 
 def test_model_and_data_live_on_the_chosen_device():
     device = choose_device("auto", announce=False)
+    assert choose_device(device, announce=False) == device  # a chosen device passes through
     model = LSTMClassifier().to(device)
     x, y = training.as_tensors(np.zeros((4, 2, 3), dtype=np.float32), np.array([0, 2]), device)
     assert x.device.type == y.device.type == device.type

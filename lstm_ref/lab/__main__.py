@@ -86,10 +86,12 @@ def _common_options(parser, default_out):
                         help="hidden size H of every model (default: the lab's)")
     parser.add_argument("--lr", type=positive_float, default=0.01,
                         help="Adam's learning rate (default: %(default)s, as published)")
-    parser.add_argument("--threads", type=positive_int, metavar="N",
-                        help="CPU threads for PyTorch (default: PyTorch's choice)")
+    parser.add_argument("--threads", type=positive_int, default=1, metavar="N",
+                        help="CPU threads for PyTorch (default: %(default)s; these models are too small "
+                             "to gain from more, and extra threads slow them down badly on busy cores)")
     parser.add_argument("--no-progress", action="store_true",
-                        help="never show progress bars (they show only on a terminal anyway)")
+                        help="no progress bars (shown only on a terminal anyway) and no line per "
+                             "finished run")
 
 
 def build_parser():
@@ -211,8 +213,7 @@ def main(argv=None):
         matplotlib.use("Agg")  # files only: no window, works without a display
         import torch
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)
         command = run_weather_command if args.command == "weather" else run_recall_command
         results, written = command(args)
     except ValueError as error:

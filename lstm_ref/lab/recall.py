@@ -64,9 +64,9 @@ class RecallScale:
 SCALES = {
     "tiny": RecallScale(lags=(2, 5), seeds=(0,), steps=20, batch=16, hidden_size=8,
                         heldout_sequences=64, eval_every=10, ratio_length=12, ratio_seeds=(0,)),
-    "book": RecallScale(lags=(5, 10, 20, 40), seeds=(0, 1), steps=800, batch=128, hidden_size=32,
-                        heldout_sequences=1000, eval_every=100, ratio_length=101, ratio_seeds=(0, 1, 2, 3, 4)),
-    "full": RecallScale(lags=(5, 10, 20, 50, 100, 200), seeds=(0, 1, 2), steps=3000, batch=128,
+    "book": RecallScale(lags=(5, 10, 20, 40), seeds=(0, 1), steps=500, batch=128, hidden_size=32,
+                        heldout_sequences=1000, eval_every=50, ratio_length=101, ratio_seeds=(0, 1, 2)),
+    "full": RecallScale(lags=(5, 10, 20, 50, 100), seeds=(0, 1, 2), steps=2000, batch=128,
                         hidden_size=32, heldout_sequences=2000, eval_every=100, ratio_length=201,
                         ratio_seeds=tuple(range(10))),
 }
@@ -162,8 +162,9 @@ def run_recall(scale="book", lags=None, seeds=None, models=None, steps=None, bat
     Arguments left ``None`` come from ``SCALES[scale]``; ``models`` are labels of
     ``RECALL_MODELS``. Every model of a (seed, lag) sees the same batches and the
     same held-out set. Gradients are clipped to norm ``clip_norm`` (``None``: not
-    clipped), the same for every model. Returns a dict ready for JSON: ``config``,
-    ``runs``, ``ratios`` (gradient ratios at initialisation) and ``provenance``.
+    clipped), the same for every model. Unless ``show_progress`` is False, a line is
+    printed as each run ends. Returns a dict ready for JSON: ``config``, ``runs``,
+    ``ratios`` (gradient ratios at initialisation) and ``provenance``.
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
@@ -200,10 +201,13 @@ def run_recall(scale="book", lags=None, seeds=None, models=None, steps=None, bat
                                           clip_norm=clip_norm, eval_every=chosen.eval_every,
                                           show_progress=show_progress,
                                           description=f"{label} lag={lag} seed={seed}")
-                runs.append({"model": label, "lag": lag, "seed": seed, "history": history,
-                             "final": {"heldout_loss": history["heldout_loss"][-1],
-                                       "heldout_accuracy": history["heldout_accuracy"][-1],
-                                       "wall_time_s": round(time.perf_counter() - run_started, 3)}})
+                final = {"heldout_loss": history["heldout_loss"][-1],
+                         "heldout_accuracy": history["heldout_accuracy"][-1],
+                         "wall_time_s": round(time.perf_counter() - run_started, 3)}
+                runs.append({"model": label, "lag": lag, "seed": seed, "history": history, "final": final})
+                if show_progress is not False:
+                    print(f"{label} lag={lag} seed={seed}: held-out accuracy {final['heldout_accuracy']:.3f}, "
+                          f"{final['wall_time_s']:.1f} s", flush=True)
     ratio_results = None
     if ratios:
         ratio_results = {"length": chosen.ratio_length, "seeds": list(chosen.ratio_seeds),
@@ -242,8 +246,9 @@ def _color(label):
     from lstm_ref.plotting import COLORS, FORGET_BIAS_SHADES
 
     cell, forget_bias = RECALL_MODELS[label]
-    if cell == "LSTM" and forget_bias is not None:
-        return FORGET_BIAS_SHADES[forget_bias]
+    if cell == "LSTM":
+        # PyTorch's default forget bias is the sum of two small random numbers: about 0.
+        return FORGET_BIAS_SHADES[0.0 if forget_bias is None else forget_bias]
     return COLORS[cell]
 
 
@@ -267,7 +272,7 @@ def plot_recall_accuracy(runs):
     ax.set_xticks(lags, [str(lag) for lag in lags])
     ax.minorticks_off()
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="lower left")
     return ax.figure
 
 
@@ -300,5 +305,5 @@ def plot_learning_curves(runs, lag):
                 linestyle=_style(run["model"]), alpha=0.8, label=label)
     ax.axhline(CHANCE, color=COLORS["chance"], linestyle=":", label="chance (1/3)")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="center right")
     return ax.figure

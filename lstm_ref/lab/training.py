@@ -25,9 +25,11 @@ def choose_device(requested="auto", announce=True):
     """The ``torch.device`` to run on, and (once per process) a line saying why.
 
     ``"auto"`` takes CUDA if PyTorch sees a CUDA GPU, else Apple's MPS if present,
-    else the CPU. ``"cpu"``, ``"cuda"`` and ``"mps"`` ask for one device, and raise
-    ``ValueError`` if it is not available here.
+    else the CPU. ``"cpu"``, ``"cuda"`` and ``"mps"`` (or a ``torch.device``) ask for
+    one device, and raise ``ValueError`` if it is not available here.
     """
+    if isinstance(requested, torch.device):
+        requested = requested.type  # a device chosen earlier: check it, do not announce it again
     cuda = torch.cuda.is_available()
     mps = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
     if requested == "auto":

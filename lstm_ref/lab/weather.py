@@ -147,6 +147,7 @@ def run_weather_grid(scale="book", sizes=None, seeds=None, models=("LSTM", "RNN"
     final numbers (``final``: training loss of the last epoch and after it,
     training and held-out loss and accuracy) and the article's prediction
     (``prediction``). Arguments left ``None`` come from ``SCALES[scale]``.
+    Unless ``show_progress`` is False, a line is printed as each run ends.
     """
     chosen = SCALES[scale]
     sizes = chosen.sizes if sizes is None else tuple(sizes)
@@ -172,6 +173,9 @@ def run_weather_grid(scale="book", sizes=None, seeds=None, models=("LSTM", "RNN"
                 runs.append({"model": cell, "size": size, "seed": seed, "windows": size - look_back,
                              "look_back": look_back, "history": history, "final": final,
                              "prediction": published_prediction(model, stream, size, device)})
+                if show_progress is not False:
+                    print(f"{cell} size={size:,} seed={seed}: training loss {final['train_loss']:.4f}, "
+                          f"held-out loss {final['heldout_loss']:.4f}, {final['wall_time_s']:.1f} s", flush=True)
     return runs
 
 
@@ -223,6 +227,9 @@ def run_markov(scale="book", size=None, seeds=None, models=("LSTM", "RNN"), epoc
             _, history, final = _train_and_measure(cell, train, heldout, settings, device,
                                                    f"Markov {cell} seed={seed}")
             runs.append({"model": cell, "seed": seed, "size": size, "history": history, "final": final})
+            if show_progress is not False:
+                print(f"Markov {cell} seed={seed}: held-out loss {final['heldout_loss']:.4f} "
+                      f"(floor {data.entropy_rate(transition):.4f}), {final['wall_time_s']:.1f} s", flush=True)
     return {"transition": np.asarray(transition).tolist(),
             "entropy_rate": data.entropy_rate(transition),
             "bayes_accuracy": data.bayes_accuracy(transition),
