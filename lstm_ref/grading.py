@@ -659,6 +659,156 @@ _LSTM_GATE_LESSON = (
     "di = dc_t ⊙ g ⊙ i(1 − i), df = dc_t ⊙ c_{t−1} ⊙ f(1 − f), dg = dc_t ⊙ i ⊙ (1 − g²), "
     "do = dh ⊙ tanh(c_t) ⊙ o(1 − o), stacked in the order i, f, g, o")
 
+# GRU (a5) ----------------------------------------------------------------------------------------
+
+def _gru_inputs(rng, sizes, sequence):
+    """x, the initial state and W_ih, W_hh, b_ih, b_hh for a GRU (blocks r, z, n)."""
+    T, N, D, H = sizes["T"], sizes["N"], sizes["D"], sizes["H"]
+    inputs = {"x": _normal(rng, T, N, D) if sequence else _normal(rng, N, D)}
+    inputs["h0" if sequence else "h_prev"] = _normal(rng, N, H, scale=0.5)
+    inputs["W_ih"] = _normal(rng, 3 * H, D, scale=0.5)
+    inputs["W_hh"] = _normal(rng, 3 * H, H, scale=0.5)
+    inputs["b_ih"] = _normal(rng, 3 * H, scale=0.5)
+    inputs["b_hh"] = _normal(rng, 3 * H, scale=0.5)
+    return inputs
+
+
+def _gru_rows(H, gate):
+    return slice("rzn".index(gate) * H, ("rzn".index(gate) + 1) * H)
+
+
+def _gru_only_biases(inputs, input_side, recurrent_side, zero_W_hh=False):
+    """x = 0 (and W_hh = 0 if asked); b_ih and b_hh zero except the named gates' blocks."""
+    H = inputs["W_hh"].shape[1]
+    changed = _zeroed(inputs, "x", *(["W_hh"] if zero_W_hh else []))
+    for name, gates in (("b_ih", input_side), ("b_hh", recurrent_side)):
+        bias = np.zeros_like(inputs[name])
+        for gate in gates:
+            bias[_gru_rows(H, gate)] = inputs[name][_gru_rows(H, gate)] + 1.0
+        changed[name] = bias
+    return changed
+
+
+_GRU_ORDER = ("The blocks are stacked in PyTorch's order r, z, n: rows 0..H of W_ih, W_hh, b_ih and "
+              "b_hh are the reset gate, H..2H the update gate, 2H..3H the new content")
+
+
+def _gru_probes(base, sequence):
+    state = "h0" if sequence else "h_prev"
+    no_state = _zeroed(base, state)
+    return [
+        Case("a probe of the update gate (x = 0, W_hh = 0, only the z blocks of the biases "
+             "non-zero, h_{t−1} ≠ 0)", "probe", _gru_only_biases(base, "z", "z", zero_W_hh=True),
+             "look at h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}: z is the share of the old state that is "
+             "kept (here n = 0, so h_t = z ⊙ h_{t−1}); z ⊙ n + (1 − z) ⊙ h_{t−1} swaps the two. "
+             + _GRU_ORDER),
+        Case("a probe of b_hn (x = 0, h_{t−1} = 0, only the r block of b_ih and the n block of "
+             "b_hh non-zero)", "probe", _gru_only_biases(no_state, "r", "n"),
+             "look at b_hn, the n block of b_hh: it sits inside the reset product, "
+             "n = tanh(W_xn x + b_xn + r ⊙ (W_hn h_{t−1} + b_hn)), so here n = tanh(r ⊙ b_hn). "
+             "Adding all of b_hh to the pre-activations, like the LSTM's b, is wrong in the n block"),
+        Case("a probe with only the input term (h_{t−1} = 0, b_ih = b_hh = 0)", "probe",
+             _zeroed(base, state, "b_ih", "b_hh"),
+             "look at the input term x_t W_ihᵀ (x @ W_ih.T, an (N, D) @ (D, 3H) product) and at "
+             "h_t = (1 − z) ⊙ n when h_{t−1} = 0. " + _GRU_ORDER),
+        Case("a probe with only the recurrent term (x = 0, b_ih = b_hh = 0)", "probe",
+             _zeroed(base, "x", "b_ih", "b_hh"),
+             "look at the recurrent term h_{t−1} W_hhᵀ: its r and z blocks go into the gates, and "
+             "its n block is multiplied by r after the product, r ⊙ (h_{t−1} W_hnᵀ + b_hn), "
+             "not (r ⊙ h_{t−1}) W_hnᵀ"),
+    ]
+
+
+def _gru_cancelling(inputs, sequence):
+    """N = 1, h_{t−1} = 0 and biases that make every pre-activation about ±1e-3: float32 cannot resolve them."""
+    x = inputs["x"][0] if sequence else inputs["x"]
+    H = inputs["W_hh"].shape[1]
+    changed = _zeroed(inputs, "h0" if sequence else "h_prev")
+    small = 1e-3 * (1 + np.arange(3 * H) / (3 * H)) * np.where(np.arange(3 * H) % 2, -1.0, 1.0)
+    # With h_{t−1} = 0: a_r, a_z = x W_ihᵀ + b_ih + b_hh (blocks r, z), a_n = x W_xnᵀ + b_xn + r ⊙ b_hn.
+    from_x = x @ inputs["W_ih"].T
+    b_hh = inputs["b_hh"]
+    b_ih = small - from_x[0] - b_hh
+    r = 1 / (1 + np.exp(-(from_x[0, :H] + b_ih[:H] + b_hh[:H])))
+    b_ih[2 * H:] = small[2 * H:] - from_x[0, 2 * H:] - r * b_hh[2 * H:]
+    changed["b_ih"] = b_ih
+    return changed
+
+
+def _gru_step_cases(rng):
+    def build(rng, sizes):
+        return _gru_inputs(rng, sizes, sequence=False)
+    cases = _random_cases(rng, build, "NDH", sequence=False)
+    cases += _gru_probes(build(rng, _sizes(rng)), sequence=False)
+    cases.append(Case("a precision case (N = 1, pre-activations that nearly cancel)", "precision",
+                      _gru_cancelling(build(rng, _sizes(rng, N=1)), sequence=False)))
+    return cases
+
+
+def _gru_cases(rng):
+    def build(rng, sizes):
+        return _gru_inputs(rng, sizes, sequence=True)
+    cases = _random_cases(rng, build, "TNDH", sequence=True)
+    cases += _sequence_probes(rng, build, ["h0"])
+    cases.append(Case("a precision case (T = N = 1, pre-activations that nearly cancel)", "precision",
+                      _gru_cancelling(build(rng, _sizes(rng, T=1, N=1)), sequence=True)))
+    return cases
+
+
+def _gru_reset_open(inputs):
+    """The reset gate fully open: its weights zero and its input bias 40, so r = σ(40) = 1 exactly."""
+    H = inputs["W_hh"].shape[1]
+    changed = {name: value.copy() for name, value in inputs.items()}
+    rows = _gru_rows(H, "r")
+    changed["W_ih"][rows] = 0.0
+    changed["W_hh"][rows] = 0.0
+    changed["b_ih"][rows] = 40.0
+    changed["b_hh"][rows] = 0.0
+    return changed
+
+
+def _gru_step_backward_cases(rng):
+    cases = []
+    for case in _gru_step_cases(rng):
+        if case.kind == "precision":
+            continue
+        inputs = dict(case.inputs)
+        inputs["dh"] = _normal(rng, *inputs["h_prev"].shape)
+        cases.append(case._replace(inputs=inputs, kind="random" if case.kind == "random" else "special"))
+    cases += [
+        Case("a probe with the reset gate fully open (r = 1 exactly)", "probe", _gru_reset_open(cases[1].inputs),
+             "look at the update gate and the new content first: da_n = dh ⊙ (1 − z) ⊙ (1 − n²), "
+             "da_z = dh ⊙ (h_{t−1} − n) ⊙ z(1 − z), and the direct path dh ⊙ z in dh_prev",
+             passing="you are right when r = 1: look at what r changes. The n block of the "
+                     "recurrent side gets da_n ⊙ r (in dW_hh, db_hh and dh_prev), and "
+                     "da_r = da_n ⊙ (W_hn h_{t−1} + b_hn) ⊙ r(1 − r)"),
+    ]
+    return cases
+
+
+_GRU_STEP_GRAD_HINTS = {
+    "dx": "dx = [da_r, da_z, da_n] W_ih",
+    "dh_prev": "dh_prev = dh ⊙ z + [da_r, da_z, da_n ⊙ r] W_hh: the direct path, then the product",
+    "dW_ih": "dW_ih = [da_r, da_z, da_n]ᵀ x_t (summed over the batch)",
+    "dW_hh": "dW_hh = [da_r, da_z, da_n ⊙ r]ᵀ h_{t−1}: in the n block the reset gate stands between",
+    "db_ih": "db_ih = Σ_n [da_r, da_z, da_n]",
+    "db_hh": "db_hh = Σ_n [da_r, da_z, da_n ⊙ r]: it differs from db_ih in the n block",
+}
+_GRU_GATE_LESSON = (
+    "look at the gate gradients first: da_n = dh ⊙ (1 − z) ⊙ (1 − n²), "
+    "da_z = dh ⊙ (h_{t−1} − n) ⊙ z(1 − z), da_r = da_n ⊙ (W_hn h_{t−1} + b_hn) ⊙ r(1 − r), "
+    "stacked in the order r, z, n; the recurrent side gets da_n ⊙ r in the n block")
+
+
+def _gru_free_count_cases(rng):
+    return [Case(f"D={D}, H={H}", "random", {"D": D, "H": H})
+            for D, H in [(3, 10), (1, 1)] + [tuple(int(n) for n in rng.integers(1, 200, 2))]]
+
+
+def _reference_gru_free_count(D, H):
+    return np.asarray(3 * H * (D + H + 1) + H)
+
+
 # a1: gradient norms along the sequence ---------------------------------------------------------
 
 def _norm_cases(rng):
@@ -1262,6 +1412,30 @@ SPECS = types.MappingProxyType({
                "dh0": "dh0 = da_1 W_hh", "dW_hh": "dW_hh = Σ_t da_tᵀ h_{t−1}, with h_0 for t = 1"},
         combined="going backwards, carry both dh and dc from step t+1 into step t: dh_t gets "
                  "dhs[t] added, dc_t gets what step t+1 sends through f_{t+1}", forward_outputs=2),
+    "gru_step_forward": Spec(
+        _gru_step_cases, _forward_runner("gru_step_forward", ("h",)),
+        _reference("gru", "gru_step_forward", 1), ("h (N, H)",),
+        combined="each term alone is right but not their sum: r and z are σ of the r and z blocks "
+                 "of x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh, and n = tanh(x_t W_xnᵀ + b_xn + "
+                 "r ⊙ (h_{t−1} W_hnᵀ + b_hn))"),
+    "gru_forward": Spec(
+        _gru_cases, _forward_runner("gru_forward", ("hs",)),
+        _reference("gru", "gru_forward", 1), ("hs (T, N, H)",), diagnose=_shifted,
+        combined="each step must start from the state the previous step produced"),
+    "gru_step_backward": Spec(
+        _gru_step_backward_cases,
+        _backward_runner("gru_step_backward", "gru_step_forward", ("h",), ("dh",),
+                         ("dx", "dh_prev", "dW_ih", "dW_hh", "db_ih", "db_hh")),
+        _backward_reference("gru", "gru_step_forward", "gru_step_backward", 1, ("dh",)),
+        ("dx (N, D)", "dh_prev (N, H)", "dW_ih (3H, D)", "dW_hh (3H, H)", "db_ih (3H,)", "db_hh (3H,)",
+         "h (N, H)"),
+        hints=_GRU_STEP_GRAD_HINTS, combined=_GRU_GATE_LESSON, forward_outputs=1),
+    "gru_free_parameter_count": Spec(
+        _gru_free_count_cases, _call_spec_runner("gru_free_parameter_count", ("count",), False),
+        _plain_reference(_reference_gru_free_count), ("count ()",), compare=_compare_exact,
+        combined="count W_ih (3H × D) and W_hh (3H × H), then the biases: in the r and z blocks "
+                 "only the sums b_xr + b_hr and b_xz + b_hz act (H numbers each), in the n block "
+                 "b_xn and b_hn act separately (b_hn is scaled by r)"),
     "check_gradients": Spec(
         _checker_cases, _run_checker, _reference_checker, ("errors",), compare=_compare_checker),
     "make_dataset": Spec(
@@ -1363,7 +1537,8 @@ def _explain(name, spec, cases, failures, forward_wrong, seed):
     case, problems, _ = main[0]
     lines = [f"{name} is wrong on {case.label}:"]
     lines += [f"  - {problem.text}" for problem in problems]
-    lines += [f"    check: {spec.hints[p.output]}" for p in problems if p.output in spec.hints]
+    if len(problems) < len(spec.outputs) - spec.forward_outputs:  # some outputs right: name the rest
+        lines += [f"    check: {spec.hints[p.output]}" for p in problems if p.output in spec.hints]
     lines += _where_to_look(spec, cases, failures, failed, problems)
     if forward_wrong:
         forward = name.replace("_backward", "_forward")
@@ -1393,7 +1568,10 @@ def _where_to_look(spec, cases, failures, failed, main_problems):
                if case.kind == "probe" and case.passing and id(case) not in failed]
     if random_failed and passing:
         return passing[:2]
-    return [f"Hint: {spec.combined}."] if spec.combined else []
+    some_right = len(main_problems) < len(spec.outputs) - spec.forward_outputs
+    if spec.combined and not (spec.hints and some_right):  # per-output hints said it already
+        return [f"Hint: {spec.combined}."]
+    return []
 
 
 def _encode(outputs):
