@@ -116,7 +116,12 @@ def _new_notebook(cells):
 
 
 def source_notebook(assignment):
-    """The nbgrader source notebook of an assignment, from tools/assignments/<id>.md."""
+    """The nbgrader source notebook of an assignment, from tools/assignments/<id>.md.
+
+    Its metadata tells the book (MyST-NB) never to execute it or the released notebook
+    nbgrader makes of it, which keeps the metadata: a released notebook raises
+    NotImplementedError by design.
+    """
     cells = []
     for spec in parse_source((SOURCES / f"{assignment}.md").read_text(encoding="utf-8")):
         maker = nbformat.v4.new_code_cell if spec["type"] == "code" else nbformat.v4.new_markdown_cell
@@ -129,7 +134,9 @@ def source_notebook(assignment):
                 metadata["points"] = int(spec["points"])
             cell.metadata["nbgrader"] = metadata
         cells.append(cell)
-    return _new_notebook(cells)
+    nb = _new_notebook(cells)
+    nb.metadata["mystnb"] = {"execution_mode": "off"}
+    return nb
 
 
 def worked_notebook(source):
