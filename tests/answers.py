@@ -190,3 +190,60 @@ def evaluate(model, inputs, targets):
         loss = torch.nn.functional.cross_entropy(logits, targets, reduction="sum") / len(targets)
         accuracy = (logits.argmax(dim=1) == targets).double().mean()
     return loss.item(), accuracy.item()
+
+
+# a5: the GRU, gate by gate with einsum, σ as exp(−log(1 + e^{−a})), h as n + z (h − n).
+
+def _sigmoid_by_logaddexp(a):
+    return np.exp(-np.logaddexp(0.0, -a))
+
+
+def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih, b_hh):
+    H = h_prev.shape[1]
+    gates = {}
+    for k, gate in enumerate("rzn"):
+        rows = slice(k * H, (k + 1) * H)
+        gates[gate] = (np.einsum("nd,jd->nj", x, W_ih[rows]) + b_ih[rows],
+                       np.einsum("nk,jk->nj", h_prev, W_hh[rows]) + b_hh[rows])
+    r = _sigmoid_by_logaddexp(gates["r"][0] + gates["r"][1])
+    z = _sigmoid_by_logaddexp(gates["z"][0] + gates["z"][1])
+    n = np.tanh(gates["n"][0] + r * gates["n"][1])
+    return n + z * (h_prev - n), {"x": x, "h_prev": h_prev, "W_ih": W_ih, "W_hh": W_hh,
+                                  "r": r, "z": z, "n": n, "hn": gates["n"][1]}
+
+
+def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
+    h, hs, caches = h0, [], []
+    for x_t in x:
+        h, cache = gru_step_forward(x_t, h, W_ih, W_hh, b_ih, b_hh)
+        hs.append(h)
+        caches.append(cache)
+    return np.array(hs), caches
+
+
+def gru_step_backward(dh, cache):
+    r, z, n, hn, x, h_prev = (cache[k] for k in ("r", "z", "n", "hn", "x", "h_prev"))
+    da_n = dh * (1 - z) * (1 - n) * (1 + n)
+    da_z = dh * (h_prev - n) * z * (1 - z)
+    da_r = da_n * hn * r * (1 - r)
+    input_side = {"r": da_r, "z": da_z, "n": da_n}
+    recurrent_side = {"r": da_r, "z": da_z, "n": da_n * r}
+    H = h_prev.shape[1]
+    dx, dh_prev = 0.0, dh * z
+    dW_ih, dW_hh = np.zeros_like(cache["W_ih"]), np.zeros_like(cache["W_hh"])
+    db_ih, db_hh = np.zeros(3 * H), np.zeros(3 * H)
+    for k, gate in enumerate("rzn"):
+        rows = slice(k * H, (k + 1) * H)
+        dx = dx + np.einsum("nj,jd->nd", input_side[gate], cache["W_ih"][rows])
+        dh_prev = dh_prev + np.einsum("nj,jk->nk", recurrent_side[gate], cache["W_hh"][rows])
+        dW_ih[rows] = np.einsum("nj,nd->jd", input_side[gate], x)
+        dW_hh[rows] = np.einsum("nj,nk->jk", recurrent_side[gate], h_prev)
+        db_ih[rows] = input_side[gate].sum(axis=0)
+        db_hh[rows] = recurrent_side[gate].sum(axis=0)
+    return dx, dh_prev, dW_ih, dW_hh, db_ih, db_hh
+
+
+def gru_free_parameter_count(D, H):
+    weights = 3 * H * D + 3 * H * H
+    biases = 2 * H + 2 * H  # the sums b_xr + b_hr and b_xz + b_hz, then b_xn and b_hn
+    return weights + biases

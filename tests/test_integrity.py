@@ -28,7 +28,8 @@ from conftest import ROOT
 from lstm_ref import grading
 
 FORWARD_OF = {"rnn_step_backward": "rnn_step_forward", "rnn_backward": "rnn_forward",
-              "lstm_step_backward": "lstm_step_forward", "lstm_backward": "lstm_forward"}
+              "lstm_step_backward": "lstm_step_forward", "lstm_backward": "lstm_forward",
+              "gru_step_backward": "gru_step_forward"}
 
 
 def answer(name):
