@@ -15,7 +15,7 @@ help:
 	@echo "make book         build the self-study book into _build/html"
 	@echo "make test         run the whole test suite (builds the book in a temporary folder)"
 	@echo "make classroom    build the classroom edition (no solutions) into $(CLASSROOM)/_build/html"
-	@echo "make assignments  regenerate exercises/ and worked/ from solutions/"
+	@echo "make assignments  regenerate solutions/, exercises/ and worked/ from tools/assignments/"
 	@echo "make bench        time lstm_ref against torch.nn.LSTM"
 	@echo "make clean        remove what was built (keeps .venv); distclean removes .venv too"
 
