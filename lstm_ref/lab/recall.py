@@ -305,5 +305,5 @@ def plot_learning_curves(runs, lag):
                 linestyle=_style(run["model"]), alpha=0.8, label=label)
     ax.axhline(CHANCE, color=COLORS["chance"], linestyle=":", label="chance (1/3)")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize="small", loc="center right")
+    ax.legend(fontsize="small", loc="center right", bbox_to_anchor=(1.0, 0.66))
     return ax.figure
