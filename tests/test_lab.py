@@ -345,3 +345,15 @@ def test_compact_results_keeps_finals_and_chosen_histories():
     assert "history" not in second and second["final"] == {"train_loss": 1.0}
     assert "history" not in compact["markov"]["runs"][0]
     assert results["grid"][1]["history"]["train_loss"] == [1.123456789]  # the input is left alone
+
+
+def test_recall_compact_results_drops_histories_and_keeps_ratio_medians():
+    from lstm_ref.lab.recall import compact_results
+
+    results = {"config": {}, "runs": [{"model": "RNN", "lag": 5, "seed": 0, "history": {"train_loss": [1.0]},
+                                       "final": {"heldout_accuracy": 0.123456789}}],
+               "ratios": {"length": 3, "seeds": [0, 1, 2],
+                          "curves": {"RNN": [[1.0, 0.5, 0.1], [1.0, 0.25, 0.2], [1.0, 0.125, 0.3]]}}}
+    compact = compact_results(results)
+    assert compact["runs"] == [{"model": "RNN", "lag": 5, "seed": 0, "final": {"heldout_accuracy": 0.12346}}]
+    assert compact["ratios"] == {"length": 3, "seeds": [0, 1, 2], "median": {"RNN": [1.0, 0.25, 0.2]}}

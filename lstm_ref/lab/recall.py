@@ -307,3 +307,21 @@ def plot_learning_curves(runs, lag):
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize="small", loc="center right", bbox_to_anchor=(1.0, 0.66))
     return ax.figure
+
+
+def compact_results(results, digits=5):
+    """A smaller copy of ``run_recall``'s results, to keep beside the book.
+
+    Keeps the configuration, provenance and every run's final numbers; drops the
+    per-step histories; keeps, of the gradient ratios, the median over seeds per
+    model; rounds the final numbers to ``digits`` decimals and the ratio medians to
+    4 significant digits.
+    """
+    runs = [{key: value for key, value in run.items() if key != "history"} for run in results["runs"]]
+    runs = [{**run, "final": {key: round(value, digits) for key, value in run["final"].items()}} for run in runs]
+    ratios = results["ratios"]
+    if ratios is not None:
+        medians = {label: [float(f"{value:.4g}") for value in np.median(np.array(rows), axis=0)]
+                   for label, rows in ratios["curves"].items()}
+        ratios = {"length": ratios["length"], "seeds": ratios["seeds"], "median": medians}
+    return {**results, "runs": runs, "ratios": ratios}
