@@ -357,3 +357,19 @@ def test_recall_compact_results_drops_histories_and_keeps_ratio_medians():
     compact = compact_results(results)
     assert compact["runs"] == [{"model": "RNN", "lag": 5, "seed": 0, "final": {"heldout_accuracy": 0.12346}}]
     assert compact["ratios"] == {"length": 3, "seeds": [0, 1, 2], "median": {"RNN": [1.0, 0.25, 0.2]}}
+
+
+@pytest.mark.parametrize("name, scales", [("weather_full.json", "weather"), ("recall_full.json", "recall")])
+def test_stored_full_runs_match_the_full_scale(name, scales):
+    """The full-scale results kept beside the chapters were made with today's full-scale settings."""
+    from dataclasses import asdict
+
+    from lstm_ref.lab import recall, weather
+
+    stored = json.loads((ROOT / "chapters" / "data" / name).read_text(encoding="utf-8"))
+    expected = asdict({"weather": weather, "recall": recall}[scales].SCALES["full"])
+    config = stored["config"]
+    assert config["scale"] == "full"
+    for key, value in expected.items():
+        assert config[key] == (list(value) if isinstance(value, tuple) else value), key
+    assert stored["provenance"]["torch_version"].startswith(torch.__version__.split("+")[0])
