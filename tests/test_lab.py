@@ -373,3 +373,11 @@ def test_stored_full_runs_match_the_full_scale(name, scales):
     for key, value in expected.items():
         assert config[key] == (list(value) if isinstance(value, tuple) else value), key
     assert stored["provenance"]["torch_version"].startswith(torch.__version__.split("+")[0])
+
+
+def test_an_unwritable_out_folder_fails_before_training(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert cli.main(["weather", "--scale", "tiny", "--out", str(blocker / "results")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: cannot write to --out {blocker / 'results'}" in err and len(err.strip().splitlines()) == 1

@@ -208,6 +208,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
+        # Fail now, not after an hour of training, if the results cannot be written.
+        args.out.mkdir(parents=True, exist_ok=True)
         import matplotlib
 
         matplotlib.use("Agg")  # files only: no window, works without a display
@@ -219,6 +221,10 @@ def main(argv=None):
     except ValueError as error:
         # Bad values that only the lab can judge (a device not present, sizes too large).
         print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"{parser.prog} {args.command}: error: cannot write to --out {args.out}: {error.strerror}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
