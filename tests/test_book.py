@@ -130,17 +130,23 @@ def test_classroom_edition_contains_no_solution(books):
     assert not with_solutions, f"classroom pages with a solution block: {with_solutions}"
     assert not (html_dir / "worked").exists(), "worked solutions were built into the classroom edition"
 
-    solution_lines = set()
+    # No line of an assignment's solution regions may appear on an assignment page (its own
+    # or another's: a later assignment must not hand out an earlier one's answer). The
+    # chapters are not searched: they teach each equation with the code that computes it.
+    solution_lines = {}
     for notebook in (ROOT / "solutions").glob("*/*.ipynb"):
         for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
             source = "".join(cell["source"])
             for region in re.findall(r"### BEGIN SOLUTION(.*?)### END SOLUTION", source, re.S):
-                solution_lines.update(line.strip() for line in region.splitlines()
-                                      if len(line.strip()) >= 25)
+                for line in region.splitlines():
+                    if len(line.strip()) >= 25:
+                        solution_lines[line.strip()] = notebook.stem
+    assignment_pages = [p for p in pages if p.relative_to(html_dir).parts[0] not in ("chapters", "_static")]
+    assert any(p.relative_to(html_dir).parts[0] == "exercises" for p in assignment_pages)
     leaked = {}
-    for page in pages:
+    for page in assignment_pages:
         text = page_text(page)
-        found = [line for line in solution_lines if line in text]
+        found = [f"{line}  (from {source})" for line, source in solution_lines.items() if line in text]
         if found:
             leaked[str(page.relative_to(html_dir))] = found[:3]
     assert not leaked, f"solution code in the classroom edition: {leaked}"
