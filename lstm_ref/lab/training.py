@@ -116,6 +116,41 @@ def _check_positive(value, name, allow_none=False):
         raise ValueError(f"{name} must be a number > 0, got {value!r}")
 
 
+def _train(model, next_batch, heldout, steps, lr, clip_norm, eval_every, show_progress,
+           description, unit):
+    """The loop both trainers share: Adam on ``next_batch()`` for ``steps`` steps.
+
+    Held-out loss and accuracy are measured every ``eval_every`` steps and after the
+    last, and recorded under ``heldout_<unit>`` (the step or epoch numbers),
+    ``heldout_loss`` and ``heldout_accuracy``.
+    """
+    _check_positive(steps, unit + "s")
+    _check_positive(lr, "lr")
+    _check_positive(clip_norm, "clip_norm", allow_none=True)
+    _check_positive(eval_every, "eval_every")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses, norms = [], []
+    history = {f"heldout_{unit}": [], "heldout_loss": [], "heldout_accuracy": []}
+    model.train()
+    with progress_bar(steps, description, show_progress) as bar:
+        for step in range(1, steps + 1):
+            loss, norm = _step(model, optimizer, *next_batch(), clip_norm)
+            losses.append(loss)
+            norms.append(norm)
+            if heldout is not None and (step % eval_every == 0 or step == steps):
+                heldout_loss, heldout_accuracy = evaluate(model, *heldout)
+                history[f"heldout_{unit}"].append(step)
+                history["heldout_loss"].append(heldout_loss)
+                history["heldout_accuracy"].append(heldout_accuracy)
+            if not bar.disable:
+                bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
+                bar.update(1)
+    # One transfer at the end: no per-step device synchronisation on a GPU.
+    history["train_loss"] = torch.stack(losses).cpu().tolist()
+    history["grad_norm"] = torch.stack(norms).cpu().tolist()
+    return history
+
+
 def train_full_batch(model, train, heldout=None, epochs=400, lr=0.01, clip_norm=None,
                      eval_every=1, show_progress=None, description="training"):
     """Train ``model`` with Adam on the whole training set as one batch per epoch.
@@ -129,31 +164,8 @@ def train_full_batch(model, train, heldout=None, epochs=400, lr=0.01, clip_norm=
     - ``heldout_epoch``, ``heldout_loss``, ``heldout_accuracy``: measured after the
       steps of epochs ``eval_every, 2 eval_every, ...`` and after the last epoch.
     """
-    _check_positive(epochs, "epochs")
-    _check_positive(lr, "lr")
-    _check_positive(clip_norm, "clip_norm", allow_none=True)
-    _check_positive(eval_every, "eval_every")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses, norms = [], []
-    history = {"heldout_epoch": [], "heldout_loss": [], "heldout_accuracy": []}
-    model.train()
-    with progress_bar(epochs, description, show_progress) as bar:
-        for epoch in range(1, epochs + 1):
-            loss, norm = _step(model, optimizer, *train, clip_norm)
-            losses.append(loss)
-            norms.append(norm)
-            if heldout is not None and (epoch % eval_every == 0 or epoch == epochs):
-                heldout_loss, heldout_accuracy = evaluate(model, *heldout)
-                history["heldout_epoch"].append(epoch)
-                history["heldout_loss"].append(heldout_loss)
-                history["heldout_accuracy"].append(heldout_accuracy)
-            if not bar.disable:
-                bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
-                bar.update(1)
-    # One transfer at the end: no per-epoch device synchronisation on a GPU.
-    history["train_loss"] = torch.stack(losses).cpu().tolist()
-    history["grad_norm"] = torch.stack(norms).cpu().tolist()
-    return history
+    return _train(model, lambda: train, heldout, epochs, lr, clip_norm, eval_every,
+                  show_progress, description, unit="epoch")
 
 
 def train_on_stream(model, next_batch, heldout, steps=1000, lr=0.01, clip_norm=None,
@@ -165,27 +177,5 @@ def train_on_stream(model, next_batch, heldout, steps=1000, lr=0.01, clip_norm=N
     ``train_loss[s]`` and ``grad_norm[s]`` for every step, and ``heldout_step``,
     ``heldout_loss``, ``heldout_accuracy`` every ``eval_every`` steps and at the end.
     """
-    _check_positive(steps, "steps")
-    _check_positive(lr, "lr")
-    _check_positive(clip_norm, "clip_norm", allow_none=True)
-    _check_positive(eval_every, "eval_every")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses, norms = [], []
-    history = {"heldout_step": [], "heldout_loss": [], "heldout_accuracy": []}
-    model.train()
-    with progress_bar(steps, description, show_progress) as bar:
-        for step in range(1, steps + 1):
-            loss, norm = _step(model, optimizer, *next_batch(), clip_norm)
-            losses.append(loss)
-            norms.append(norm)
-            if step % eval_every == 0 or step == steps:
-                heldout_loss, heldout_accuracy = evaluate(model, *heldout)
-                history["heldout_step"].append(step)
-                history["heldout_loss"].append(heldout_loss)
-                history["heldout_accuracy"].append(heldout_accuracy)
-            if not bar.disable:
-                bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
-                bar.update(1)
-    history["train_loss"] = torch.stack(losses).cpu().tolist()
-    history["grad_norm"] = torch.stack(norms).cpu().tolist()
-    return history
+    return _train(model, next_batch, heldout, steps, lr, clip_norm, eval_every,
+                  show_progress, description, unit="step")
