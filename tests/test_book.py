@@ -129,6 +129,12 @@ def test_classroom_edition_contains_no_solution(books):
                       if SOLUTION_CLASS.search(p.read_text(encoding="utf-8"))]
     assert not with_solutions, f"classroom pages with a solution block: {with_solutions}"
     assert not (html_dir / "worked").exists(), "worked solutions were built into the classroom edition"
+    # A page's source holds its exercise solutions, so no source may be published either.
+    assert not (html_dir / "_sources").exists(), "the classroom edition publishes page sources"
+    text_files = [p for p in html_dir.rglob("*") if p.suffix in (".html", ".js", ".md", ".ipynb", ".txt")]
+    with_directive = [str(p.relative_to(html_dir)) for p in text_files
+                      if "{solution}" in p.read_text(encoding="utf-8", errors="replace")]
+    assert not with_directive, f"classroom files holding a solution directive: {with_directive}"
 
     # No line of an assignment's solution regions may appear on an assignment page (its own
     # or another's: a later assignment must not hand out an earlier one's answer). The

@@ -21,7 +21,15 @@ def classroom_config(config, cache=None):
     edition = dict(config)
     edition["title"] = f"{config['title']} (classroom edition)"
     sphinx = dict(edition.get("sphinx", {}))
-    sphinx["config"] = {**sphinx.get("config", {}), "hide_solutions": True}
+    # No page's source is published either: a chapter's source holds its solutions.
+    sphinx["config"] = {
+        **sphinx.get("config", {}),
+        "hide_solutions": True,
+        "html_copy_source": False,
+        "html_theme_options": {"use_download_button": False},
+    }
+    # Merge the theme option into Jupyter Book's own (launch buttons, repository).
+    sphinx["recursive_update"] = True
     edition["sphinx"] = sphinx
     if cache is not None:
         # Reuse the self-study build's executed notebooks: the chapters are the same.
