@@ -34,6 +34,20 @@ hidden tests run in the student's own kernel, after the student's code.
   ``numerical_gradient``) may run reference code. Replacing the hook
   (``sys.setprofile``/``settrace``) or starting a process during the call
   fails the part too.
+* **The reference's forward, run by the grader.** A backward is graded on
+  the cache of the forward its test passes as ``forward=``. That is usually
+  the student's own forward, which runs under the guard like any answer; a3
+  gives its students the reference's LSTM forward instead (so that a3 does not
+  print a2's answers), and its tests pass it. The grader then runs that
+  forward as its own trusted code, on three conditions: the function is the
+  very object ``lstm_ref.<module>.<forward>`` that this module captured when it
+  was imported (the setup cell imports it before any answer runs), checked by
+  identity, never by name; its ``__code__`` is still the package's; and the
+  trust covers the forward's call only. The student's backward then runs under
+  the full guard, so a backward that calls the reference's forward, its
+  backward or anything else of ``lstm_ref`` fails the part as before. A
+  wrapper of the reference's forward, a ``functools.partial`` of it or a copy
+  of its code is not that object, and runs guarded.
 * **Patching the checker.** ``grade`` compares nothing in the kernel: a fresh
   interpreter (``python -I``: no ``PYTHONPATH``, not the notebook's folder, no
   user site) picks the random seed, rebuilds the cases from it, computes the
@@ -61,7 +75,9 @@ What it does not stop
 * Deliberate attacks on the kernel itself, which no test running in the
   student's kernel can prevent: rewriting later cells with IPython input
   transformers, replacing builtins, swapping a function's ``__code__``,
-  ``object.__setattr__`` on this module, ``ctypes``, or a thread started
+  replacing a name the reference's trusted forward looks up (a global of
+  ``lstm_ref.lstm`` or of NumPy), which that forward would then run
+  unguarded, ``object.__setattr__`` on this module, ``ctypes``, or a thread started
   *before* the graded call that runs the reference on request (Python 3.11
   cannot profile threads that already exist). These leave code in the
   submission; ``lstm_ref.classroom`` flags the usual spellings for review.
@@ -78,6 +94,8 @@ import warnings
 from typing import Callable, NamedTuple
 
 import numpy as np
+
+from lstm_ref import gru as _gru, lstm as _lstm, rnn as _rnn
 
 TOLERANCE = 1e-7
 TIME_LIMIT = 10.0  # seconds for one call of a student's function on a tiny case
@@ -227,9 +245,10 @@ def _dotted(code):
 def _make_guard(trusted_codes=()):
     """A profiler hook that records what a student's function must not do, and its record.
 
-    Frames of code in the lstm_ref package are violations, except inside a
-    function the grader handed over (``trusted_codes``), where anything goes;
-    so are calls that change the profiler or start a process.
+    Frames of code in the lstm_ref package are violations, except inside code
+    the grader trusts (``trusted_codes``: a function it hands to the student's
+    code, or the reference's forward it runs itself), where anything goes; so
+    are calls that change the profiler or start a process.
     """
     trusted = frozenset(trusted_codes) | {_on_alarm.__code__}
     violations, inside_trusted, known_files = [], [], {}
@@ -391,13 +410,61 @@ def _forward_runner(name, outputs):
     return run
 
 
+def _reference_function(module, function_name):
+    """(function, code) of the reference's ``function_name``, looked up when this module is imported.
+
+    The setup cell imports lstm_ref.grading before any answer runs, so this is
+    the package's own function, not something a notebook put under its name
+    later; its code object is kept too, so that the same function object with a
+    swapped ``__code__`` is not recognised. A function whose code does not come
+    from the module's own file (replaced before this import) is never trusted.
+    """
+    function = getattr(module, function_name)
+    code = getattr(function, "__code__", None)
+    if code is None or os.path.realpath(code.co_filename) != os.path.realpath(module.__file__):
+        return None, None
+    return function, code
+
+
+# The forwards the grader runs itself when a test passes one of them as a backward's
+# ``forward=`` (a3 gives its students the reference's LSTM forward, so that its backward
+# parts stand on their own). Keyed by a backward's forward name.
+_REFERENCE_FORWARDS = types.MappingProxyType({
+    name: _reference_function(module, name)
+    for module, name in [(_rnn, "rnn_step_forward"), (_rnn, "rnn_forward"),
+                         (_lstm, "lstm_step_forward"), (_lstm, "lstm_forward"),
+                         (_gru, "gru_step_forward")]
+})
+
+
+def _trusted_forward(forward, forward_name):
+    """The codes to trust while ``forward`` runs: the reference's own forward, or nothing.
+
+    Only the exact function object captured in ``_REFERENCE_FORWARDS`` for this
+    backward's forward counts, with its code unchanged: a wrapper, an alias made
+    with ``functools.partial``, a copy with the same code object, or another
+    reference function all run under the full guard, as any student code does.
+    """
+    function, code = _REFERENCE_FORWARDS[forward_name]
+    if function is not None and forward is function and getattr(forward, "__code__", None) is code:
+        return frozenset({code})
+    return frozenset()
+
+
 def _backward_runner(name, forward_name, forward_outputs, upstream, grads, extra_kwargs=()):
-    """Run the student's forward to get their cache, then their backward on it."""
+    """Run the forward to get its cache, then the student's backward on it.
+
+    The forward is the student's own (it runs under the guard like any answer) or,
+    when the test passes the reference's forward itself, the grader's trusted code
+    (see ``_trusted_forward``). The backward always runs under the full guard: if it
+    calls lstm_ref in any way, the reference's forward included, the part fails.
+    """
     def run(function, forward, case):
         if forward is None:
             raise GradingError(f"grading {name} needs your forward: pass forward={forward_name}")
         forward_inputs = {k: v for k, v in case.inputs.items() if k not in upstream}
-        result, _ = _run(forward_name, forward, list(forward_inputs.values()), forward_inputs)
+        result, _ = _run(forward_name, forward, list(forward_inputs.values()), forward_inputs,
+                         trusted=_trusted_forward(forward, forward_name))
         *forward_values, cache = _as_tuple(forward_name, result, len(forward_outputs) + 1)
         args = [case.inputs[k] for k in upstream if k not in extra_kwargs] + [cache]
         args += [case.inputs[k] for k in extra_kwargs if k in case.inputs]
@@ -1713,7 +1780,9 @@ def check(name, function, forward=None, seed=0):
     function : callable
         The student's function.
     forward : callable, optional
-        For a backward: the student's forward, whose cache the backward receives.
+        For a backward: the forward whose cache the backward receives, the
+        student's own or the reference's function itself (then run as the
+        grader's trusted code, see the module's docstring).
     seed : int
         The cases' seed; a hidden test's failure message gives its seed to replay.
 
