@@ -96,23 +96,39 @@ def numerical_gradient(f, x, df, eps=1e-6):
         grad[ix] = np.sum((p - m) * df) / (2 * eps)
     return grad
 
+# a3's backward passes read the caches of lstm_ref.lstm's forward, which a3 gives its students.
+
 def lstm_step_backward(dh, dc, cache):
-    x, h_prev, c_prev, W_ih, W_hh, i, f, g, o, c = cache
-    tc = np.tanh(c)
-    do = dh * tc
+    i, f, g, o, c_prev = cache.i, cache.f, cache.g, cache.o, cache.c_prev
+    tc = np.tanh(cache.c)
     dct = dc + dh * o * (1 - tc ** 2)
-    di, df, dg = dct * g, dct * c_prev, dct * i
-    da = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g ** 2), do * o * (1 - o)], axis=1)
-    return da @ W_ih, da @ W_hh, dct * f, da.T @ x, da.T @ h_prev, da.sum(0)
+    blocks = [dct * g * i * (1 - i), dct * c_prev * f * (1 - f), dct * i * (1 - g ** 2),
+              dh * tc * o * (1 - o)]
+    dx = sum(np.einsum("nh,hd->nd", block, W) for block, W in zip(blocks, np.split(cache.W_ih, 4)))
+    dh_prev = sum(np.einsum("nh,hk->nk", block, W) for block, W in zip(blocks, np.split(cache.W_hh, 4)))
+    dW_ih = np.vstack([np.einsum("nh,nd->hd", block, cache.x) for block in blocks])
+    dW_hh = np.vstack([np.einsum("nh,nk->hk", block, cache.h_prev) for block in blocks])
+    db = np.concatenate([block.sum(0) for block in blocks])
+    return dx, dh_prev, dct * f, dW_ih, dW_hh, db
 
 def lstm_backward(dhs, cache, dcT=None):
-    T = len(cache)
-    dh = np.zeros_like(dhs[0]); dc = np.zeros_like(dhs[0]) if dcT is None else dcT.copy()
-    dx = [None] * T; dW_ih = dW_hh = db = 0
-    for t in reversed(range(T)):
-        dx[t], dh, dc, a, bb, cc = lstm_step_backward(dhs[t] + dh, dc, cache[t])
-        dW_ih = dW_ih + a; dW_hh = dW_hh + bb; db = db + cc
-    return np.array(dx), dh, dc, dW_ih, dW_hh, db
+    """BPTT written out with the gates of the sequence cache, no step cache."""
+    i, f, g, o = cache.gates
+    T = dhs.shape[0]
+    dx = np.zeros_like(cache.x); dW_ih = np.zeros_like(cache.W_ih); dW_hh = np.zeros_like(cache.W_hh)
+    db = np.zeros(cache.W_ih.shape[0])
+    dh = np.zeros_like(cache.h0); dc = np.zeros_like(cache.c0) if dcT is None else dcT.copy()
+    for t in range(T - 1, -1, -1):
+        h_prev = cache.hs[t - 1] if t else cache.h0
+        c_prev = cache.cs[t - 1] if t else cache.c0
+        dh = dh + dhs[t]
+        dc = dc + dh * o[t] * (1 - cache.tanh_cs[t] ** 2)
+        da = np.hstack([dc * g[t] * i[t] * (1 - i[t]), dc * c_prev * f[t] * (1 - f[t]),
+                        dc * i[t] * (1 - g[t] ** 2), dh * cache.tanh_cs[t] * o[t] * (1 - o[t])])
+        dx[t] = da @ cache.W_ih
+        dW_ih += da.T @ cache.x[t]; dW_hh += da.T @ h_prev; db += da.sum(0)
+        dh, dc = da @ cache.W_hh, dc * f[t]
+    return dx, dh, dc, dW_ih, dW_hh, db
 
 def rel_error(a, b):
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-300)))

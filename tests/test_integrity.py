@@ -23,18 +23,21 @@ import pytest
 
 import answers
 import lstm_ref.gradcheck
+import lstm_ref.lstm
 import lstm_ref.rnn
 from conftest import ROOT
 from lstm_ref import grading
 
-FORWARD_OF = {"rnn_step_backward": "rnn_step_forward", "rnn_backward": "rnn_forward",
-              "lstm_step_backward": "lstm_step_forward", "lstm_backward": "lstm_forward",
-              "gru_step_backward": "gru_step_forward"}
+# A backward's answer is graded on its own forward's cache, but a3 gives its students the
+# reference's LSTM forward: its backward answers read the reference's caches.
+FORWARD_OF = {"rnn_step_backward": answers.rnn_step_forward, "rnn_backward": answers.rnn_forward,
+              "lstm_step_backward": lstm_ref.lstm.lstm_step_forward,
+              "lstm_backward": lstm_ref.lstm.lstm_forward,
+              "gru_step_backward": answers.gru_step_forward}
 
 
 def answer(name):
-    forward = FORWARD_OF.get(name)
-    return getattr(answers, name), (getattr(answers, forward) if forward else None)
+    return getattr(answers, name), FORWARD_OF.get(name)
 
 
 @pytest.mark.parametrize("name", sorted(grading.SPECS))
@@ -220,6 +223,77 @@ def test_calling_the_graders_own_reference_fails():
 def test_tampering_with_the_guard_or_starting_a_process_fails(route):
     message = str(failure("rnn_step_forward", route))
     assert "while it was being graded" in message and "called" in message
+
+
+# --- a3: the reference's forward runs as the grader's code, the backward under the guard --------
+
+A3_STEP = lstm_ref.lstm.lstm_step_forward
+A3_SEQUENCE = lstm_ref.lstm.lstm_forward
+
+
+def step_backward_via_reference(dh, dc, cache):
+    from lstm_ref.lstm import lstm_step_backward
+    return lstm_step_backward(dh, dc, cache)
+
+
+def step_backward_via_given_forward(dh, dc, cache):
+    """Runs the forward a3 gives (the reference's) again, inside the graded backward."""
+    b = np.zeros(cache.W_ih.shape[0])
+    A3_STEP(cache.x, cache.h_prev, cache.c_prev, cache.W_ih, cache.W_hh, b)
+    return answers.lstm_step_backward(dh, dc, cache)
+
+
+def sequence_backward_via_reference_steps(dhs, cache, dcT=None):
+    """BPTT by hand, each step's gradients from the reference's step backward."""
+    i, f, g, o = cache.gates
+    dh, dc = np.zeros_like(cache.h0), (np.zeros_like(cache.c0) if dcT is None else dcT)
+    dx, dW_ih, dW_hh, db = np.zeros_like(cache.x), 0, 0, 0
+    for t in reversed(range(len(cache.x))):
+        step = lstm_ref.lstm.LSTMStepCache(
+            cache.x[t], cache.hs[t - 1] if t else cache.h0, cache.cs[t - 1] if t else cache.c0,
+            cache.W_ih, cache.W_hh, i[t], f[t], g[t], o[t], cache.cs[t], cache.tanh_cs[t])
+        dx[t], dh, dc, a, b, c = lstm_ref.lstm.lstm_step_backward(dhs[t] + dh, dc, step)
+        dW_ih, dW_hh, db = dW_ih + a, dW_hh + b, db + c
+    return dx, dh, dc, dW_ih, dW_hh, db
+
+
+A3_TRICKS = [
+    ("lstm_step_backward", step_backward_via_reference, A3_STEP, "lstm_step_backward"),
+    ("lstm_step_backward", lstm_ref.lstm.lstm_step_backward, A3_STEP, "lstm_step_backward"),
+    ("lstm_step_backward", step_backward_via_given_forward, A3_STEP, "lstm_step_forward"),
+    ("lstm_backward", sequence_backward_via_reference_steps, A3_SEQUENCE, "lstm_step_backward"),
+    ("lstm_backward", functools.partial(lstm_ref.lstm.lstm_backward), A3_SEQUENCE, "lstm_backward"),
+]
+
+
+@pytest.mark.parametrize("name, backward, forward, called", A3_TRICKS,
+                         ids=["import", "alias", "given forward", "reference steps", "partial"])
+@pytest.mark.parametrize("test", [grading.check, grading.grade], ids=["visible", "hidden"])
+def test_an_a3_backward_that_calls_the_reference_fails_though_its_forward_is_the_reference(
+        test, name, backward, forward, called):
+    with pytest.raises(grading.GradingError) as raised:
+        test(name, backward, forward=forward)
+    assert f"{name} called lstm_ref.lstm.{called} while it was being graded" in str(raised.value)
+
+
+def wrapped_forward(x, h_prev, c_prev, W_ih, W_hh, b):
+    return A3_STEP(x, h_prev, c_prev, W_ih, W_hh, b)
+
+
+@pytest.mark.parametrize("forward", [
+    wrapped_forward, functools.partial(A3_STEP), types.FunctionType(A3_STEP.__code__, A3_STEP.__globals__),
+    A3_SEQUENCE,  # a reference forward, but not the one of this backward
+], ids=["wrapper", "partial", "copy of its code", "another reference forward"])
+def test_only_the_reference_forward_object_itself_runs_as_the_graders_code(forward):
+    with pytest.raises(grading.GradingError) as raised:
+        grading.grade("lstm_step_backward", answers.lstm_step_backward, forward=forward)
+    assert "lstm_step_forward called lstm_ref.lstm." in str(raised.value)
+
+
+def test_the_reference_forward_with_another_code_object_is_not_trusted(monkeypatch):
+    assert grading._trusted_forward(A3_STEP, "lstm_step_forward") == {A3_STEP.__code__}
+    monkeypatch.setattr(A3_STEP, "__code__", wrapped_forward.__code__)
+    assert grading._trusted_forward(A3_STEP, "lstm_step_forward") == frozenset()
 
 
 # --- patching the checker ----------------------------------------------------------------------
