@@ -13,14 +13,7 @@ import torch
 
 from lstm_ref import lstm
 from lstm_ref.gradcheck import check_gradients, rel_error
-
-# (T, N, D, H): every size 1 once, and a few general shapes.
-SHAPES = [(1, 1, 1, 1), (1, 3, 2, 4), (4, 1, 3, 2), (3, 2, 1, 5), (5, 3, 4, 1), (6, 4, 5, 3)]
-
-# Both sides are exact computations in float64 that differ only in the order of
-# their roundings, so they agree to a few units of 1e-16 per element.
-TORCH_TOLERANCE = 1e-10
-
+from torch_oracle import SHAPES, TORCH_TOLERANCE
 
 def random_inputs(T, N, D, H, seed):
     """x (T, N, D), h0, c0 (N, H), W_ih (4H, D), W_hh (4H, H), b (4H,), float64."""

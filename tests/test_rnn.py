@@ -13,14 +13,7 @@ import torch
 
 from lstm_ref import rnn
 from lstm_ref.gradcheck import check_gradients, rel_error
-
-# (T, N, D, H): every size 1 once, and a few general shapes.
-SHAPES = [(1, 1, 1, 1), (1, 3, 2, 4), (4, 1, 3, 2), (3, 2, 1, 5), (5, 3, 4, 1), (6, 4, 5, 3)]
-
-# Both sides are exact computations in float64 that differ only in the order of
-# their roundings, so they agree to a few units of 1e-16 per element.
-TORCH_TOLERANCE = 1e-10
-
+from torch_oracle import SHAPES, TORCH_TOLERANCE, torch_forward_and_gradients
 
 def random_inputs(T, N, D, H, seed):
     """x (T, N, D), h0 (N, H), W_ih (H, D), W_hh (H, H), b (H,), float64."""
@@ -43,16 +36,6 @@ def torch_rnn_sequence(x, h0, W_ih, W_hh, b):
         h = torch_rnn_step(x_t, h, W_ih, W_hh, b)
         hs.append(h)
     return torch.stack(hs)
-
-
-def torch_forward_and_gradients(function, inputs, upstream):
-    """Outputs of a torch function on float64 copies of the inputs, and autograd's
-    gradients of L = Σ output ⊙ upstream for every input."""
-    tensors = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in inputs]
-    output = function(*tensors)
-    loss = (output * torch.tensor(upstream, dtype=torch.float64)).sum()
-    gradients = torch.autograd.grad(loss, tensors)
-    return output.detach().numpy(), [g.numpy() for g in gradients]
 
 
 @pytest.mark.parametrize("T, N, D, H", SHAPES)
