@@ -153,6 +153,26 @@ def check_arrays(specs, dtype, sizes=None):
     return arrays, sizes
 
 
+def check_recurrent_inputs(x_name, x, x_dims, states, W_ih, W_hh, biases, rows):
+    """Validate a recurrent layer's input, states and parameters; return them in x's dtype.
+
+    ``rows`` is the stacked gate axis in the book's symbols: "H" for the RNN, "4H"
+    for the LSTM, "3H" for the GRU. ``states`` and ``biases`` are lists of
+    ``(name, value)``; each state is (N, H), each bias (rows,). ``W_hh`` is checked
+    first, so H comes from it, then ``W_ih`` (D), the biases, ``x`` and the states.
+
+    Returns ``(x, *states, W_ih, W_hh, *biases)`` as arrays of x's dtype.
+    """
+    dtype = float_dtype(x_name, x)
+    specs = [("W_hh", W_hh, (rows, "H")), ("W_ih", W_ih, (rows, "D"))]
+    specs += [(name, value, (rows,)) for name, value in biases]
+    specs.append((x_name, x, x_dims))
+    specs += [(name, value, ("N", "H")) for name, value in states]
+    (W_hh, W_ih, *rest), _ = check_arrays(specs, dtype)
+    checked_biases, (x, *checked_states) = rest[: len(biases)], rest[len(biases):]
+    return (x, *checked_states, W_ih, W_hh, *checked_biases)
+
+
 def check_cache(name, cache, cache_type, producer):
     """Raise ValueError unless ``cache`` is a ``cache_type`` (a NamedTuple made by ``producer``)."""
     if not isinstance(cache, cache_type):

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_ref._checks import check_arrays, check_cache, float_dtype
+from lstm_ref._checks import check_arrays, check_cache, check_recurrent_inputs
 from lstm_ref.activations import _sigmoid_inplace, sigmoid
 
 
@@ -57,21 +57,6 @@ class GRUCache(NamedTuple):
     hs: np.ndarray  # (T, N, H) hidden states h_1 .. h_T
 
 
-def _check_inputs(x_name, x, x_dims, state_name, state, W_ih, W_hh, b_ih, b_hh):
-    """Validate x, the state and the parameters; return them as arrays in x's dtype, in that order."""
-    dtype = float_dtype(x_name, x)
-    specs = [
-        ("W_hh", W_hh, ("3H", "H")),
-        ("W_ih", W_ih, ("3H", "D")),
-        ("b_ih", b_ih, ("3H",)),
-        ("b_hh", b_hh, ("3H",)),
-        (x_name, x, x_dims),
-        (state_name, state, ("N", "H")),
-    ]
-    (W_hh, W_ih, b_ih, b_hh, x, state), _ = check_arrays(specs, dtype)
-    return x, state, W_ih, W_hh, b_ih, b_hh
-
-
 def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih, b_hh):
     """One GRU step, gates in PyTorch's order r, z, n.
 
@@ -101,8 +86,8 @@ def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih, b_hh):
     cache : GRUStepCache
         For :func:`gru_step_backward`.
     """
-    x, h_prev, W_ih, W_hh, b_ih, b_hh = _check_inputs(
-        "x", x, ("N", "D"), "h_prev", h_prev, W_ih, W_hh, b_ih, b_hh
+    x, h_prev, W_ih, W_hh, b_ih, b_hh = check_recurrent_inputs(
+        "x", x, ("N", "D"), [("h_prev", h_prev)], W_ih, W_hh, [("b_ih", b_ih), ("b_hh", b_hh)], "3H"
     )
     H = h_prev.shape[1]
     from_input = x @ W_ih.T + b_ih
@@ -192,8 +177,8 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
     cache : GRUCache
         For :func:`gru_backward`; it holds ``hs`` itself (not a copy).
     """
-    x, h0, W_ih, W_hh, b_ih, b_hh = _check_inputs(
-        "x", x, ("T", "N", "D"), "h0", h0, W_ih, W_hh, b_ih, b_hh
+    x, h0, W_ih, W_hh, b_ih, b_hh = check_recurrent_inputs(
+        "x", x, ("T", "N", "D"), [("h0", h0)], W_ih, W_hh, [("b_ih", b_ih), ("b_hh", b_hh)], "3H"
     )
     T, N, D = x.shape
     H = h0.shape[1]

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_ref._checks import check_arrays, check_cache, float_dtype
+from lstm_ref._checks import check_arrays, check_cache, check_recurrent_inputs
 from lstm_ref.activations import _sigmoid_inplace, sigmoid
 
 
@@ -105,16 +105,6 @@ def split_gates(a, axis=0):
     return tuple(blocks)
 
 
-def _check_inputs(x_name, x, x_dims, states, W_ih, W_hh, b):
-    """Validate x, the states and the parameters; return them as arrays in x's dtype, in that order."""
-    dtype = float_dtype(x_name, x)
-    specs = [("W_hh", W_hh, ("4H", "H")), ("W_ih", W_ih, ("4H", "D")), ("b", b, ("4H",))]
-    specs.append((x_name, x, x_dims))
-    specs.extend((name, value, ("N", "H")) for name, value in states)
-    (W_hh, W_ih, b, x, *states), _ = check_arrays(specs, dtype)
-    return (x, *states, W_ih, W_hh, b)
-
-
 def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b):
     """One LSTM step.
 
@@ -147,8 +137,8 @@ def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b):
     cache : LSTMStepCache
         For :func:`lstm_step_backward`.
     """
-    x, h_prev, c_prev, W_ih, W_hh, b = _check_inputs(
-        "x", x, ("N", "D"), [("h_prev", h_prev), ("c_prev", c_prev)], W_ih, W_hh, b
+    x, h_prev, c_prev, W_ih, W_hh, b = check_recurrent_inputs(
+        "x", x, ("N", "D"), [("h_prev", h_prev), ("c_prev", c_prev)], W_ih, W_hh, [("b", b)], "4H"
     )
     a = x @ W_ih.T + h_prev @ W_hh.T + b
     a_i, a_f, a_g, a_o = split_gates(a, axis=-1)
@@ -247,8 +237,8 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b):
     cache : LSTMCache
         For :func:`lstm_backward`; it holds ``hs`` and ``cs`` themselves (not copies).
     """
-    x, h0, c0, W_ih, W_hh, b = _check_inputs(
-        "x", x, ("T", "N", "D"), [("h0", h0), ("c0", c0)], W_ih, W_hh, b
+    x, h0, c0, W_ih, W_hh, b = check_recurrent_inputs(
+        "x", x, ("T", "N", "D"), [("h0", h0), ("c0", c0)], W_ih, W_hh, [("b", b)], "4H"
     )
     T, N, D = x.shape
     H = W_hh.shape[1]

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_ref._checks import check_arrays, check_cache, float_dtype
+from lstm_ref._checks import check_arrays, check_cache, check_recurrent_inputs
 
 
 class RNNStepCache(NamedTuple):
@@ -55,16 +55,6 @@ class RNNCache(NamedTuple):
     hs: np.ndarray  # (T, N, H) the hidden states h_1 .. h_T (the same array rnn_forward returns)
 
 
-def _check_parameters(x_name, x, x_dims, states, W_ih, W_hh, b):
-    """Validate x, the states and the parameters; return them as arrays in x's dtype, in that order."""
-    dtype = float_dtype(x_name, x)
-    specs = [("W_hh", W_hh, ("H", "H")), ("W_ih", W_ih, ("H", "D")), ("b", b, ("H",))]
-    specs.append((x_name, x, x_dims))
-    specs.extend((name, value, ("N", "H")) for name, value in states)
-    (W_hh, W_ih, b, x, *states), _ = check_arrays(specs, dtype)
-    return (x, *states, W_ih, W_hh, b)
-
-
 def rnn_step_forward(x, h_prev, W_ih, W_hh, b):
     """One step of the tanh RNN: h_t = tanh(W_ih x_t + W_hh h_{t−1} + b).
 
@@ -88,8 +78,8 @@ def rnn_step_forward(x, h_prev, W_ih, W_hh, b):
     cache : RNNStepCache
         For :func:`rnn_step_backward`.
     """
-    x, h_prev, W_ih, W_hh, b = _check_parameters(
-        "x", x, ("N", "D"), [("h_prev", h_prev)], W_ih, W_hh, b
+    x, h_prev, W_ih, W_hh, b = check_recurrent_inputs(
+        "x", x, ("N", "D"), [("h_prev", h_prev)], W_ih, W_hh, [("b", b)], "H"
     )
     h = np.tanh(x @ W_ih.T + h_prev @ W_hh.T + b)
     return h, RNNStepCache(x, h_prev, W_ih, W_hh, h)
@@ -154,7 +144,9 @@ def rnn_forward(x, h0, W_ih, W_hh, b):
     cache : RNNCache
         For :func:`rnn_backward`; it holds ``hs`` itself (not a copy).
     """
-    x, h0, W_ih, W_hh, b = _check_parameters("x", x, ("T", "N", "D"), [("h0", h0)], W_ih, W_hh, b)
+    x, h0, W_ih, W_hh, b = check_recurrent_inputs(
+        "x", x, ("T", "N", "D"), [("h0", h0)], W_ih, W_hh, [("b", b)], "H"
+    )
     T, N, D = x.shape
     H = W_hh.shape[0]
     # hs first holds the input projections a_t − W_hh h_{t−1}; each step completes
