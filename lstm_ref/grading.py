@@ -566,9 +566,10 @@ def _rnn_cases(rng):
     return cases
 
 
-def _rnn_backward_cases(rng):
+def _with_upstream(rng, forward_cases):
+    """A backward's cases: the forward's (but its precision case) with a random dhs (T, N, H)."""
     cases = []
-    for case in _rnn_cases(rng):
+    for case in forward_cases:
         if case.kind == "precision":
             continue
         inputs = dict(case.inputs)
@@ -576,6 +577,11 @@ def _rnn_backward_cases(rng):
         H = inputs["W_hh"].shape[1]
         inputs["dhs"] = _normal(rng, T, N, H)
         cases.append(case._replace(inputs=inputs))
+    return cases
+
+
+def _rnn_backward_cases(rng):
+    cases = _with_upstream(rng, _rnn_cases(rng))
     last_only = dict(cases[1].inputs)
     last_only["dhs"] = np.zeros_like(last_only["dhs"])
     last_only["dhs"][-1] = _normal(rng, *last_only["dhs"].shape[1:])
@@ -693,15 +699,7 @@ def _lstm_step_backward_cases(rng):
 
 
 def _lstm_backward_cases(rng):
-    cases = []
-    for case in _lstm_cases(rng):
-        if case.kind == "precision":
-            continue
-        inputs = dict(case.inputs)
-        T, N = inputs["x"].shape[:2]
-        H = inputs["W_hh"].shape[1]
-        inputs["dhs"] = _normal(rng, T, N, H)
-        cases.append(case._replace(inputs=inputs))
+    cases = _with_upstream(rng, _lstm_cases(rng))
     with_dcT = dict(cases[1].inputs)
     with_dcT["dcT"] = _normal(rng, *with_dcT["h0"].shape)
     only_dcT = dict(with_dcT, dhs=np.zeros_like(with_dcT["dhs"]))
