@@ -15,7 +15,7 @@ help:
 	@echo "make book         build the self-study book into _build/html"
 	@echo "make test         run the whole test suite (builds the book in a temporary folder)"
 	@echo "make classroom    build the classroom edition (no solutions) into $(CLASSROOM)/_build/html"
-	@echo "make assignments  regenerate solutions/, exercises/ and worked/ from tools/assignments/"
+	@echo "make assignments  regenerate solutions/, exercises/ and worked/ from lstm_course/assignments/"
 	@echo "make bench        time lstm_ref against torch.nn.LSTM"
 	@echo "make clean        remove what was built (keeps .venv); distclean removes .venv too"
 
@@ -37,7 +37,7 @@ test: $(INSTALLED)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 assignments: $(INSTALLED)
-	$(BIN)/python tools/make_assignments.py
+	$(BIN)/python -m lstm_course.generate
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/bench_lstm.py

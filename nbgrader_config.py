@@ -28,7 +28,7 @@ LSTM_COURSE_EXCHANGE for the instructor. Any value here can also be given to
 one command, e.g. `--Exchange.root=/tmp/exchange`.
 
 Robustness. A bad submission must never stop the class or pass for a
-plausible 0.0: the plugins of `lstm_ref.classroom` restore the test cells and
+plausible 0.0: the plugins of `lstm_course.plugins` restore the test cells and
 their metadata from the gradebook, keep grading after a kernel dies, record
 every problem (timeouts, crashes, edited or deleted test cells, floods of
 output, invalid JSON) in a report per submission, flag it in the gradebook and
@@ -47,9 +47,6 @@ WORK = "nbgrader_work"
 # virtual environment that is not activated it is not on PATH, so put the
 # environment's own bin folder first.
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-# The plugins below live in this repository's lstm_ref, whatever is installed.
-if COURSE_ROOT not in sys.path:
-    sys.path.insert(0, COURSE_ROOT)
 
 # --- where things are ---------------------------------------------------------------
 c.CourseDirectory.root = COURSE_ROOT
@@ -89,12 +86,12 @@ c.Execute.interrupt_on_timeout = True
 # 1,000 lines of output, a traceback its first and last lines.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
-c.Autograde.sanitize_preprocessors = ["lstm_ref.classroom.SanitizeSubmission"]
+c.Autograde.sanitize_preprocessors = ["lstm_course.plugins.SanitizeSubmission"]
 c.Autograde.autograde_preprocessors = [
-    "lstm_ref.classroom.ExecuteSubmission",
+    "lstm_course.plugins.ExecuteSubmission",
     "nbgrader.preprocessors.IgnorePattern",
     "nbgrader.preprocessors.LimitOutput",
-    "lstm_ref.classroom.RecordExecution",
+    "lstm_course.plugins.RecordExecution",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -102,10 +99,10 @@ c.Autograde.autograde_preprocessors = [
 
 # --- feedback: what went wrong, never the hidden tests ----------------------------
 c.GenerateFeedback.preprocessors = [
-    "lstm_ref.classroom.HideHiddenTests",
+    "lstm_course.plugins.HideHiddenTests",
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
 # --- export: one CSV row per student and assignment, with a status column ---------
-c.ExportApp.plugin_class = "lstm_ref.classroom.StatusCsvExportPlugin"
+c.ExportApp.plugin_class = "lstm_course.plugins.StatusCsvExportPlugin"

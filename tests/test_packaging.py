@@ -1,4 +1,4 @@
-"""lstm_ref installs as a wheel and imports from there, not only from the source tree."""
+"""The distribution installs as a wheel holding its three packages; lstm_ref imports from there alone."""
 
 import subprocess
 import sys
@@ -21,10 +21,12 @@ def wheel(tmp_path_factory):
     return built
 
 
-def test_wheel_holds_every_module_of_the_package(wheel):
-    in_source = {str(p.relative_to(ROOT)) for p in (ROOT / "lstm_ref").rglob("*.py")}
-    in_wheel = {name for name in zipfile.ZipFile(wheel).namelist() if name.startswith("lstm_ref/")}
-    assert in_source <= in_wheel, f"missing from the wheel: {sorted(in_source - in_wheel)}"
+@pytest.mark.parametrize("package", ["lstm_ref", "lstm_labs", "lstm_course"])
+def test_wheel_holds_every_file_of_each_package(wheel, package):
+    in_source = {str(p.relative_to(ROOT)) for pattern in ("*.py", "*.md")
+                 for p in (ROOT / package).rglob(pattern) if "__pycache__" not in p.parts}
+    in_wheel = {name for name in zipfile.ZipFile(wheel).namelist() if name.startswith(f"{package}/")}
+    assert in_source and in_source <= in_wheel, f"missing from the wheel: {sorted(in_source - in_wheel)}"
 
 
 def test_import_from_the_installed_wheel(wheel, tmp_path):

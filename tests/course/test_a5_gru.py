@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import answers
-from lstm_ref import grading
+from lstm_course import grading
 
 
 def sigmoid(a):

@@ -1,4 +1,4 @@
-"""Command line of the labs: ``python -m lstm_ref.lab {weather,recall} [options]``.
+"""Command line of the labs: ``python -m lstm_labs {weather,recall} [options]``.
 
 Each command trains, prints a summary table, and writes into ``--out`` a JSON of
 results (configuration, per-epoch or per-step losses, final numbers, seeds,
@@ -13,12 +13,12 @@ from pathlib import Path
 
 EXAMPLES = """\
 examples:
-  python -m lstm_ref.lab weather --scale book --out lab_results/weather
-  python -m lstm_ref.lab weather --scale full --device auto --out lab_results/weather_full
-  python -m lstm_ref.lab recall --lags 5 20 50 100 --out lab_results/recall
+  python -m lstm_labs weather --scale book --out lab_results/weather
+  python -m lstm_labs weather --scale full --device auto --out lab_results/weather_full
+  python -m lstm_labs recall --lags 5 20 50 100 --out lab_results/recall
 """
 
-# Command-line names of the delayed-recall models -> labels in lstm_ref.lab.recall.
+# Command-line names of the delayed-recall models -> labels in lstm_labs.recall.
 RECALL_MODEL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "lstm-bf1": "LSTM b_f=1", "lstm-bf3": "LSTM b_f=3", "gru": "GRU"}
 
 
@@ -96,7 +96,7 @@ def _common_options(parser, default_out):
 
 def build_parser():
     parser = OneLineParser(
-        prog="python -m lstm_ref.lab",
+        prog="python -m lstm_labs",
         description="Run the PyTorch labs of the LSTM course and write their results and figures.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="{weather,recall}", parser_class=OneLineParser)
@@ -151,8 +151,8 @@ def _close(figure):
 
 
 def run_weather_command(args):
-    from lstm_ref.lab.results import markdown_table, save_figure, write_json
-    from lstm_ref.lab.weather import final_table, plot_loss_histories, plot_markov, plot_train_vs_heldout, run_weather
+    from lstm_labs.results import markdown_table, save_figure, write_json
+    from lstm_labs.weather import final_table, plot_loss_histories, plot_markov, plot_train_vs_heldout, run_weather
 
     results = run_weather(args.scale, sizes=args.sizes, seeds=args.seeds, epochs=args.epochs,
                           look_back=args.look_back, hidden_size=args.hidden or 10, lr=args.lr,
@@ -179,8 +179,8 @@ def run_weather_command(args):
 
 
 def run_recall_command(args):
-    from lstm_ref.lab.recall import accuracy_table, plot_gradient_ratios, plot_recall_accuracy, run_recall
-    from lstm_ref.lab.results import markdown_table, save_figure, write_json
+    from lstm_labs.recall import accuracy_table, plot_gradient_ratios, plot_recall_accuracy, run_recall
+    from lstm_labs.results import markdown_table, save_figure, write_json
 
     models = None if args.models is None else [RECALL_MODEL_NAMES[name] for name in args.models]
     results = run_recall(args.scale, lags=args.lags, seeds=args.seeds, models=models, steps=args.steps,

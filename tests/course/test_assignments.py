@@ -2,11 +2,10 @@
 
 Each notebook is run once with nbgrader's own Execute preprocessor and scored with
 nbgrader's own ``determine_grade`` (its Python API: ``nbgrader validate`` exits 0
-even when cells fail). The oracle of each test cell is lstm_ref.grading, tested
+even when cells fail). The oracle of each test cell is lstm_course.grading, tested
 in test_integrity.py; here the question is whether the notebooks are wired right.
 """
 
-import importlib.util
 import re
 
 import nbformat
@@ -18,9 +17,8 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
-_spec = importlib.util.spec_from_file_location("make_assignments", ROOT / "tools" / "make_assignments.py")
-make_assignments = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_assignments)
+from lstm_course import generate as make_assignments
+
 ASSIGNMENTS = make_assignments.ASSIGNMENTS
 
 

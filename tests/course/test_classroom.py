@@ -76,11 +76,11 @@ TRICK_IMPORT = {
                    "    return importlib.import_module('lstm_ref.rnn').rnn_forward(x, h0, W_ih, W_hh, b)",
     "rnn_backward": "def rnn_backward(dhs, cache):\n"
                     "    return __import__('lstm_ref.rnn', fromlist=['rnn']).rnn_backward(dhs, cache)",
-    "gradient_norms": "import lstm_ref.grading\n"
+    "gradient_norms": "import lstm_course.grading\n"
                       "def gradient_norms(x, h0, W_ih, W_hh, b,\n"
-                      "                   _reference=lstm_ref.grading._reference_gradient_norms):\n"
+                      "                   _reference=lstm_course.grading._reference_gradient_norms):\n"
                       "    return _reference(x, h0, W_ih, W_hh, b)",
-    "estimate_growth_factor": "from lstm_ref.grading import _reference_growth\n"
+    "estimate_growth_factor": "from lstm_course.grading import _reference_growth\n"
                               "def make():\n"
                               "    reference = _reference_growth\n"
                               "    def estimate_growth_factor(norms):\n"
@@ -105,7 +105,7 @@ PATCH_CHECKERS = (
     "lstm_ref.gradcheck.rel_error = lambda a, b: 0.0\n")
 
 PATCH_HELPER = (
-    "import unittest.mock, lstm_ref.grading as grading\n"
+    "import unittest.mock, lstm_course.grading as grading\n"
     "def passes(*args, **kwargs):\n"
     "    return None\n"
     "for attempt in (lambda: setattr(grading, 'grade', passes),\n"

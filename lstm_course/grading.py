@@ -2,7 +2,7 @@
 
 Every graded part of every assignment is checked by one call here::
 
-    from lstm_ref.grading import check, grade
+    from lstm_course.grading import check, grade
     check("rnn_step_forward", rnn_step_forward)        # visible test: fixed cases, runs here
     grade("rnn_step_forward", rnn_step_forward)        # hidden test: fresh cases, verdict elsewhere
     grade("rnn_step_backward", rnn_step_backward, forward=rnn_step_forward)
@@ -55,22 +55,22 @@ hidden tests run in the student's own kernel, after the student's code.
   ``numpy.testing``, ``math.isclose``, ``rel_error`` or numpy's random
   generators in the kernel changes nothing, and the seed cannot be predicted
   to replay precomputed answers. This module itself cannot be patched by
-  assignment: ``lstm_ref.grading.grade = …``, ``setattr``, ``mock.patch`` and
+  assignment: ``lstm_course.grading.grade = …``, ``setattr``, ``mock.patch`` and
   writes to its ``__dict__`` raise.
 * **Shadowing.** The fresh interpreter reports where it found ``lstm_ref``;
   a different package in the kernel (a ``lstm_ref/`` folder next to the
   notebook) fails the test. nbgrader does not copy a submitted ``*.py`` or
   ``lstm_ref*`` next to the notebook in the first place (``CourseDirectory.ignore``
   in ``nbgrader_config.py``), and a ``lstm_ref.py`` there makes
-  ``import lstm_ref.grading`` fail.
+  ``import lstm_course.grading`` fail.
 * **Edited, deleted or duplicated test cells, changed points**: nbgrader
-  restores them from the gradebook (see ``lstm_ref.classroom``).
+  restores them from the gradebook (see ``lstm_course.plugins``).
 
 What it does not stop
 ---------------------
 * Copying the reference's source text into the notebook (or ``exec`` of it):
   the code then lives in the notebook, like any copied answer. That is a
-  matter for the course's honour code; ``lstm_ref.classroom`` flags every
+  matter for the course's honour code; ``lstm_course.plugins`` flags every
   submission whose answer cells mention ``lstm_ref`` for a human to read.
 * Deliberate attacks on the kernel itself, which no test running in the
   student's kernel can prevent: rewriting later cells with IPython input
@@ -80,7 +80,7 @@ What it does not stop
   unguarded, ``object.__setattr__`` on this module, ``ctypes``, or a thread started
   *before* the graded call that runs the reference on request (Python 3.11
   cannot profile threads that already exist). These leave code in the
-  submission; ``lstm_ref.classroom`` flags the usual spellings for review.
+  submission; ``lstm_course.plugins`` flags the usual spellings for review.
 """
 
 import json
@@ -99,7 +99,10 @@ from lstm_ref import gru as _gru, lstm as _lstm, rnn as _rnn
 
 TOLERANCE = 1e-7
 TIME_LIMIT = 10.0  # seconds for one call of a student's function on a tiny case
-PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
+# The reference package and the labs (a4's answers may not call the labs' trainer either).
+PACKAGE_DIRS = tuple(os.path.join(os.path.dirname(os.path.realpath(_lstm.__file__)), os.pardir, name)
+                     for name in ("lstm_ref", "lstm_labs"))
+PACKAGE_DIRS = tuple(os.path.realpath(d) for d in PACKAGE_DIRS)
 
 # Captured now, before any student code can replace them in this kernel. The
 # isolated verdict travels through these operating-system calls and bytes
@@ -231,15 +234,15 @@ def _is_reference(filename, known):
     inside = known.get(filename)
     if inside is None:
         path = os.path.realpath(filename) if filename and not filename.startswith("<") else ""
-        inside = known[filename] = path.startswith(PACKAGE_DIR + os.sep)
+        inside = known[filename] = any(path.startswith(d + os.sep) for d in PACKAGE_DIRS)
     return inside
 
 
 def _dotted(code):
-    """lstm_ref.lab.training.train_full_batch, for a code object of the package."""
-    relative = os.path.relpath(os.path.realpath(code.co_filename), PACKAGE_DIR)
+    """lstm_labs.training.train_full_batch, for a code object of the package."""
+    relative = os.path.relpath(os.path.realpath(code.co_filename), os.path.dirname(PACKAGE_DIRS[0]))
     module = os.path.splitext(relative)[0].replace(os.sep, ".")
-    return f"lstm_ref.{module}.{code.co_qualname}"
+    return f"{module}.{code.co_qualname}"
 
 
 def _make_guard(trusted_codes=()):
@@ -309,7 +312,7 @@ _CALLER = _call_guarded.__code__
 
 def _where_in_student_code(error):
     """" (line 7: h = x @ W_ih)" for the deepest traceback frame outside libraries, else ""."""
-    libraries = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, PACKAGE_DIR)}
+    libraries = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, *PACKAGE_DIRS)}
     found = ""
     trace = error.__traceback__
     while trace is not None:
@@ -413,7 +416,7 @@ def _forward_runner(name, outputs):
 def _reference_function(module, function_name):
     """(function, code) of the reference's ``function_name``, looked up when this module is imported.
 
-    The setup cell imports lstm_ref.grading before any answer runs, so this is
+    The setup cell imports lstm_course.grading before any answer runs, so this is
     the package's own function, not something a notebook put under its name
     later; its code object is kept too, so that the same function object with a
     swapped ``__code__`` is not recognised. A function whose code does not come
@@ -1317,9 +1320,9 @@ def _training_cases(rng):
 
 
 def _grader_model(case):
-    """A classifier built by the grader (lstm_ref.lab), in float64, with initial weights from the case."""
+    """A classifier built by the grader (lstm_labs), in float64, with initial weights from the case."""
     import torch
-    from lstm_ref.lab.models import SequenceClassifier
+    from lstm_labs.models import SequenceClassifier
     torch.manual_seed(case.inputs["seed"])
     model = SequenceClassifier(case.inputs["cell"], input_size=3, hidden_size=case.inputs["hidden_size"],
                                num_classes=3).double()
@@ -1329,7 +1332,7 @@ def _grader_model(case):
 
 
 def _model_trusted():
-    from lstm_ref.lab.models import SequenceClassifier
+    from lstm_labs.models import SequenceClassifier
     return frozenset({SequenceClassifier.forward.__code__})
 
 
@@ -1671,7 +1674,7 @@ def _isolated_main():
     of its input, then writes "PASS" or "FAIL\n<message>".
     """
     seed = int.from_bytes(os.urandom(4), "little")
-    sys.stdout.buffer.write(f"{seed} {PACKAGE_DIR}\n".encode())
+    sys.stdout.buffer.write(f"{seed} {PACKAGE_DIRS[0]}\n".encode())
     sys.stdout.flush()
     request = sys.stdin.buffer.read()
     name, _, payload = request.partition(b"\n")
@@ -1686,7 +1689,7 @@ def _isolated_main():
     sys.stdout.flush()
 
 
-_BOOT = "from lstm_ref.grading import _isolated_main; _isolated_main()"
+_BOOT = "from lstm_course.grading import _isolated_main; _isolated_main()"
 
 
 class _Isolated:
@@ -1746,10 +1749,10 @@ def _start_isolated():
             "The grader could not start its isolated interpreter: python -I cannot import "
             "lstm_ref, so install the course package into this environment (pip install -e .). "
             f"It said: {seed_text.decode(errors='replace')[-300:]}") from None
-    if package.decode() != PACKAGE_DIR:
+    if package.decode() != PACKAGE_DIRS[0]:
         process.abandon()
         raise GradingError(
-            f"The lstm_ref imported in this notebook ({PACKAGE_DIR}) is not the installed one "
+            f"The lstm_ref imported in this notebook ({PACKAGE_DIRS[0]}) is not the installed one "
             f"({package.decode()}): a file or folder named lstm_ref next to the notebook "
             f"shadows it. Remove it.")
     return process, int(seed_text)
@@ -1829,10 +1832,10 @@ class _SealedModule(types.ModuleType):
     def __setattr__(self, name, value):
         if name.startswith("__") and name.endswith("__") and name != "__dict__":
             return super().__setattr__(name, value)
-        raise AttributeError(f"lstm_ref.grading cannot be changed ({name}): the tests rely on it")
+        raise AttributeError(f"lstm_course.grading cannot be changed ({name}): the tests rely on it")
 
     def __delattr__(self, name):
-        raise AttributeError(f"lstm_ref.grading cannot be changed ({name}): the tests rely on it")
+        raise AttributeError(f"lstm_course.grading cannot be changed ({name}): the tests rely on it")
 
     @property
     def __dict__(self):

@@ -13,7 +13,7 @@ import torch
 
 from lstm_ref import gru
 from lstm_ref.gradcheck import check_gradients, rel_error
-from torch_oracle import SHAPES, TORCH_TOLERANCE, torch_forward_and_gradients
+from oracles import SHAPES, TORCH_TOLERANCE, torch_forward_and_gradients
 
 GRADIENT_NAMES = ["dx", "dh", "dW_ih", "dW_hh", "db_ih", "db_hh"]
 

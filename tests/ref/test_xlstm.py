@@ -1,7 +1,7 @@
 """lstm_ref.xlstm against its PyTorch twin, central differences, exact arithmetic and closed forms.
 
 Oracles:
-- the twin ``lstm_ref.lab.slstm`` differentiated by autograd (forward and every gradient);
+- the twin ``lstm_labs.slstm`` differentiated by autograd (forward and every gradient);
 - an independent torch oracle written here from the equations, with the full
   block-diagonal R built by ``torch.block_diag`` and *no* stabiliser, at moderate values;
 - central differences (``check_gradients``);
@@ -21,8 +21,8 @@ import torch
 
 from lstm_ref import xlstm
 from lstm_ref.gradcheck import check_gradients, rel_error
-from lstm_ref.lab import evaluate, train_on_stream
-from lstm_ref.lab import slstm as twin
+from lstm_labs import evaluate, train_on_stream
+from lstm_labs import slstm as twin
 
 # (T, N, D, H, K): every size 1 once, one head and several.
 SHAPES = [(1, 1, 1, 1, 1), (1, 3, 2, 4, 2), (4, 1, 3, 2, 1), (3, 2, 1, 6, 3), (5, 3, 4, 4, 4), (6, 2, 5, 6, 1)]

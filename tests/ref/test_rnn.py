@@ -13,7 +13,7 @@ import torch
 
 from lstm_ref import rnn
 from lstm_ref.gradcheck import check_gradients, rel_error
-from torch_oracle import SHAPES, TORCH_TOLERANCE, torch_forward_and_gradients
+from oracles import SHAPES, TORCH_TOLERANCE, torch_forward_and_gradients
 
 def random_inputs(T, N, D, H, seed):
     """x (T, N, D), h0 (N, H), W_ih (H, D), W_hh (H, H), b (H,), float64."""

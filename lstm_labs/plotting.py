@@ -3,7 +3,7 @@
 Every chapter and lab draws with these colours, so that the RNN, the LSTM and
 the GRU are the same colour on every page. Import it where a figure is made:
 
-    from lstm_ref.plotting import COLORS, new_axes
+    from lstm_labs.plotting import COLORS, new_axes
     ax = new_axes("Gradient norm against distance", "k (steps back)", "ratio", log_y=True)
     ax.plot(k, ratio, color=COLORS["LSTM"], label="LSTM")
 """

@@ -1,4 +1,4 @@
-"""lstm_ref.lab: models against plain torch layers, seeded training, the command line.
+"""lstm_labs: models against plain torch layers, seeded training, the command line.
 
 Oracles: torch.nn layers called directly with explicit zero states, PyTorch
 autograd for the gradient ratio, and the JSON/PNG formats themselves.
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from lstm_ref.lab import (
+from lstm_labs import (
     GRUClassifier,
     LSTMClassifier,
     RNNClassifier,
@@ -25,9 +25,9 @@ from lstm_ref.lab import (
     train_full_batch,
     train_on_stream,
 )
-from lstm_ref.lab import __main__ as cli
-from lstm_ref.lab import training
-from lstm_ref.lab.weather import PUBLISHED_RESULTS, published_label_check
+from lstm_labs import __main__ as cli
+from lstm_labs import training
+from lstm_labs.weather import PUBLISHED_RESULTS, published_label_check
 
 CLASSIFIERS = [LSTMClassifier, RNNClassifier, GRUClassifier]
 
@@ -213,7 +213,7 @@ def test_published_labels_disagree_with_their_scores_in_four_rows():
 @pytest.mark.parametrize("cell, forget_bias", [("RNN", None), ("LSTM", None), ("LSTM", 3.0), ("GRU", None)])
 def test_gradient_ratio_through_lstm_ref_matches_autograd(cell, forget_bias):
     from lstm_ref import data
-    from lstm_ref.lab.recall import gradient_ratios
+    from lstm_labs.recall import gradient_ratios
 
     seed_everything(4)
     model = make_classifier(cell, forget_bias=forget_bias, hidden_size=5).double()
@@ -233,7 +233,7 @@ def test_gradient_ratio_through_lstm_ref_matches_autograd(cell, forget_bias):
 
 def _run_cli(*arguments):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "lstm_ref.lab", *arguments], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "lstm_labs", *arguments], capture_output=True,
                           text=True, cwd=ROOT, env=env, timeout=300)
 
 
@@ -328,7 +328,7 @@ def test_help_explains_every_option(capsys):
 
 
 def test_compact_results_keeps_finals_and_chosen_histories():
-    from lstm_ref.lab.weather import compact_results
+    from lstm_labs.weather import compact_results
 
     def run(seed):
         history = {"train_loss": [1.123456789], "grad_norm": [0.5], "heldout_epoch": [1],
@@ -348,7 +348,7 @@ def test_compact_results_keeps_finals_and_chosen_histories():
 
 
 def test_recall_compact_results_drops_histories_and_keeps_ratio_medians():
-    from lstm_ref.lab.recall import compact_results
+    from lstm_labs.recall import compact_results
 
     results = {"config": {}, "runs": [{"model": "RNN", "lag": 5, "seed": 0, "history": {"train_loss": [1.0]},
                                        "final": {"heldout_accuracy": 0.123456789}}],
@@ -364,7 +364,7 @@ def test_stored_full_runs_match_the_full_scale(name, scales):
     """The full-scale results kept beside the chapters were made with today's full-scale settings."""
     from dataclasses import asdict
 
-    from lstm_ref.lab import recall, weather
+    from lstm_labs import recall, weather
 
     stored = json.loads((ROOT / "chapters" / "data" / name).read_text(encoding="utf-8"))
     expected = asdict({"weather": weather, "recall": recall}[scales].SCALES["full"])

@@ -1,7 +1,7 @@
 """Build the assignments from their sources: solutions/, exercises/ and worked/.
 
 Each assignment is written once, as Markdown with fenced code cells, in
-``tools/assignments/<id>.md`` (reviewable as text). This script makes of it
+``lstm_course/assignments/<id>.md`` (reviewable as text). This script makes of it
 
 * ``solutions/<id>/<id>.ipynb``: the nbgrader *source* notebook (solutions, tests
   with points, hidden tests), the instructor's master copy;
@@ -12,9 +12,9 @@ Each assignment is written once, as Markdown with fenced code cells, in
   without hidden tests and without nbgrader's markers or metadata, executed when the
   book is built.
 
-    python tools/make_assignments.py                # everything (what `make assignments` runs)
-    python tools/make_assignments.py a1_rnn_bptt    # one assignment
-    python tools/make_assignments.py --check        # exit 1 if a committed file is stale
+    python -m lstm_course.generate                # everything (what `make assignments` runs)
+    python -m lstm_course.generate a1_rnn_bptt    # one assignment
+    python -m lstm_course.generate --check        # exit 1 if a committed file is stale
 
 The source format. Markdown text becomes markdown cells (a line ``+++`` starts a
 new one). A fenced block becomes a cell; its info string says which kind:
@@ -36,7 +36,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ROOT / "tools" / "assignments"
+SOURCES = ROOT / "lstm_course" / "assignments"
 ASSIGNMENTS = ["a1_rnn_bptt", "a2_lstm_forward", "a3_lstm_backward", "a4_weather_lab", "a5_gru"]
 
 _FENCE = re.compile(r"^```(python|markdown)\b(.*)$")
@@ -116,7 +116,7 @@ def _new_notebook(cells):
 
 
 def source_notebook(assignment):
-    """The nbgrader source notebook of an assignment, from tools/assignments/<id>.md.
+    """The nbgrader source notebook of an assignment, from lstm_course/assignments/<id>.md.
 
     Its metadata tells the book (MyST-NB) never to execute it or the released notebook
     nbgrader makes of it, which keeps the metadata: a released notebook raises

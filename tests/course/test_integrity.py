@@ -1,4 +1,4 @@
-"""lstm_ref.grading: right answers pass however they are written; tricks and wrong answers fail.
+"""lstm_course.grading: right answers pass however they are written; tricks and wrong answers fail.
 
 The oracle of a verdict is lstm_ref itself (computed in a fresh interpreter); these
 tests check the grader around it: every correct answer of tests/answers.py (loops,
@@ -26,7 +26,7 @@ import lstm_ref.gradcheck
 import lstm_ref.lstm
 import lstm_ref.rnn
 from conftest import ROOT
-from lstm_ref import grading
+from lstm_course import grading
 
 # A backward's answer is graded on its own forward's cache, but a3 gives its students the
 # reference's LSTM forward: its backward answers read the reference's caches.
@@ -215,7 +215,7 @@ def test_calling_the_reference_by_any_route_fails(route):
 def test_calling_the_graders_own_reference_fails():
     def via_grader(x, h0, W_ih, W_hh, b):
         return grading._reference_gradient_norms(x, h0, W_ih, W_hh, b)
-    assert "called lstm_ref.grading._reference_gradient_norms" in str(failure("gradient_norms", via_grader))
+    assert "called lstm_ref.rnn.rnn_forward" in str(failure("gradient_norms", via_grader))
 
 
 @pytest.mark.parametrize("route", [via_removed_profiler, via_another_process],
@@ -331,7 +331,7 @@ def test_a_replayed_answer_cannot_predict_the_hidden_seed(monkeypatch):
 
 def test_a_fake_python_executable_is_not_used(monkeypatch, tmp_path):
     fake = tmp_path / "python"
-    fake.write_text(f"#!/bin/sh\nprintf '1 {grading.PACKAGE_DIR}\\n'\ncat > /dev/null\nprintf PASS\n")
+    fake.write_text(f"#!/bin/sh\nprintf '1 {grading.PACKAGE_DIRS[0]}\\n'\ncat > /dev/null\nprintf PASS\n")
     fake.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(fake))
     with pytest.raises(grading.GradingError):
@@ -378,7 +378,7 @@ def test_a_copied_and_edited_lstm_ref_next_to_the_notebook_is_detected(tmp_path)
     code = textwrap.dedent("""
         import sys, numpy as np
         sys.path.insert(0, '')
-        from lstm_ref.grading import grade
+        from lstm_course.grading import grade
         wrong = lambda x, h, Wi, Wh, b: (np.zeros((x.shape[0], Wh.shape[0])), None)
         try:
             grade("rnn_step_forward", wrong)
@@ -393,12 +393,12 @@ def test_a_copied_and_edited_lstm_ref_next_to_the_notebook_is_detected(tmp_path)
 
 def test_a_lstm_ref_py_next_to_the_notebook_breaks_the_import(tmp_path):
     (tmp_path / "lstm_ref.py").write_text("def grade(*args, **kwargs):\n    pass\n")
-    result = run_python("import sys; sys.path.insert(0, ''); import lstm_ref.grading", tmp_path)
-    assert result.returncode != 0 and "not a package" in result.stderr
+    result = run_python("import sys; sys.path.insert(0, ''); import lstm_course.grading", tmp_path)
+    assert result.returncode != 0 and "cannot import name 'gru' from 'lstm_ref'" in result.stderr
 
 
 def test_importing_lstm_ref_imports_neither_nbgrader_nor_torch():
-    code = ("import sys, lstm_ref, lstm_ref.grading; "
-            "print(sorted(m for m in ('nbgrader', 'torch', 'lstm_ref.classroom') if m in sys.modules))")
+    code = ("import sys, lstm_ref, lstm_course.grading; "
+            "print(sorted(m for m in ('nbgrader', 'torch', 'lstm_course.plugins') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr

@@ -13,7 +13,7 @@ import torch
 
 from lstm_ref import lstm
 from lstm_ref.gradcheck import check_gradients, rel_error
-from torch_oracle import SHAPES, TORCH_TOLERANCE
+from oracles import SHAPES, TORCH_TOLERANCE
 
 def random_inputs(T, N, D, H, seed):
     """x (T, N, D), h0, c0 (N, H), W_ih (4H, D), W_hh (4H, H), b (4H,), float64."""

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 from lstm_ref import data
-from lstm_ref.lab.models import make_classifier
-from lstm_ref.lab.results import provenance
-from lstm_ref.lab.training import as_tensors, choose_device, seed_everything, train_on_stream
+from lstm_labs.convert import params_from_torch
+from lstm_labs.models import make_classifier
+from lstm_labs.results import provenance
+from lstm_labs.training import as_tensors, choose_device, seed_everything, train_on_stream
 
 CHANCE = 1 / 3
 
@@ -80,10 +81,9 @@ def _numpy_forward_backward(recurrent, x, dh_last_fn):
     """dL/dx for every step of ``x`` (T, N, D), through lstm_ref's NumPy backward.
 
     ``recurrent`` is a one-layer ``nn.LSTM``, ``nn.RNN`` or ``nn.GRU``; its weights are
-    converted with ``lstm_ref.params``. ``dh_last_fn(h_T)`` returns dL/dh_T; the loss
+    converted with ``lstm_labs.convert``. ``dh_last_fn(h_T)`` returns dL/dh_T; the loss
     reads only the last hidden state, so every other dL/dh_t arriving from above is 0.
     """
-    from lstm_ref import params
     from lstm_ref.gru import gru_backward, gru_forward
     from lstm_ref.lstm import lstm_backward, lstm_forward
     from lstm_ref.rnn import rnn_backward, rnn_forward
@@ -91,7 +91,7 @@ def _numpy_forward_backward(recurrent, x, dh_last_fn):
     T, N, _ = x.shape
     H = recurrent.hidden_size
     h0 = np.zeros((N, H))
-    weights = [np.asarray(w, dtype=np.float64) for w in params.params_from_torch(recurrent)]
+    weights = [np.asarray(w, dtype=np.float64) for w in params_from_torch(recurrent)]
     if isinstance(recurrent, torch.nn.LSTM):
         hs, _, cache = lstm_forward(x, h0, np.zeros((N, H)), *weights)
         backward = lstm_backward
@@ -243,7 +243,7 @@ def accuracy_table(runs):
 
 
 def _color(label):
-    from lstm_ref.plotting import COLORS, FORGET_BIAS_SHADES
+    from lstm_labs.plotting import COLORS, FORGET_BIAS_SHADES
 
     cell, forget_bias = RECALL_MODELS[label]
     if cell == "LSTM":
@@ -258,7 +258,7 @@ def _style(label):
 
 def plot_recall_accuracy(runs):
     """Held-out accuracy against the lag k: a line through the seed means, a dot per seed."""
-    from lstm_ref.plotting import COLORS, new_axes
+    from lstm_labs.plotting import COLORS, new_axes
 
     lags, table = accuracy_table(runs)
     ax = new_axes("Delayed recall: held-out accuracy", "lag k (steps back)", "held-out accuracy")
@@ -278,7 +278,7 @@ def plot_recall_accuracy(runs):
 
 def plot_gradient_ratios(ratios):
     """The gradient ratio at initialisation against k, log y: median over seeds, band min-max."""
-    from lstm_ref.plotting import new_axes
+    from lstm_labs.plotting import new_axes
 
     ax = new_axes("Gradient reaching k steps back, at initialisation", "k (steps back)",
                   r"$\|\partial L/\partial x_{T-k}\| \;/\; \|\partial L/\partial x_T\|$", log_y=True)
@@ -293,7 +293,7 @@ def plot_gradient_ratios(ratios):
 
 def plot_learning_curves(runs, lag):
     """Held-out accuracy during training at one ``lag``: a line per model and seed."""
-    from lstm_ref.plotting import COLORS, new_axes
+    from lstm_labs.plotting import COLORS, new_axes
 
     ax = new_axes(f"Delayed recall, k = {lag}: held-out accuracy while training", "Adam step",
                   "held-out accuracy")

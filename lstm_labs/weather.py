@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from lstm_ref import data
-from lstm_ref.lab.models import make_classifier
-from lstm_ref.lab.results import provenance
-from lstm_ref.lab.training import as_tensors, choose_device, evaluate, seed_everything, train_full_batch
+from lstm_labs.models import make_classifier
+from lstm_labs.results import provenance
+from lstm_labs.training import as_tensors, choose_device, evaluate, seed_everything, train_full_batch
 
 LN3 = math.log(3)
 STREAM_LENGTH = 500_000  # the published raw data: np.random.randint(0, 3, size=500000)
@@ -288,7 +288,7 @@ def plot_loss_histories(grid, seed=None, heldout=False):
     """
     import matplotlib.pyplot as plt
 
-    from lstm_ref.plotting import COLORS, new_axes
+    from lstm_labs.plotting import COLORS, new_axes
 
     seed = grid[0]["seed"] if seed is None else seed
     runs = [run for run in grid if run["seed"] == seed]
@@ -315,7 +315,7 @@ def plot_train_vs_heldout(grid):
     """Final training and held-out loss per size, every seed a dot, LSTM and RNN."""
     import matplotlib.pyplot as plt
 
-    from lstm_ref.plotting import COLORS, new_axes
+    from lstm_labs.plotting import COLORS, new_axes
 
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True, layout="constrained")
     sizes = sorted({run["size"] for run in grid})
@@ -340,7 +340,7 @@ def plot_train_vs_heldout(grid):
 
 def plot_markov(markov):
     """Held-out loss of each model on the Markov chain against the entropy-rate floor."""
-    from lstm_ref.plotting import COLORS, new_axes
+    from lstm_labs.plotting import COLORS, new_axes
 
     ax = new_axes("Markov weather: held-out loss against the floor", "model", "held-out cross-entropy (nats)")
     names = ["counting", "RNN", "LSTM"]
@@ -361,7 +361,7 @@ def plot_seed_spread(runs):
     """Final training and held-out loss of each model, one dot per seed, against ln 3."""
     import matplotlib.pyplot as plt
 
-    from lstm_ref.plotting import COLORS, new_axes
+    from lstm_labs.plotting import COLORS, new_axes
 
     models = [model for model in ("LSTM", "RNN") if any(run["model"] == model for run in runs)]
     sizes = sorted({run["size"] for run in runs})

@@ -14,7 +14,7 @@ the same stabiliser, so autograd through it checks the NumPy backward:
 default); :class:`SLSTMClassifier` adds a linear read-out of h_T, like the
 labs' ``SequenceClassifier``, so ``train_on_stream`` and ``evaluate`` take it
 as they are. :func:`run_slstm_recall` trains it beside the LSTM on delayed
-recall, on the same batches, the way ``lstm_ref.lab.recall.run_recall`` does.
+recall, on the same batches, the way ``lstm_labs.recall.run_recall`` does.
 """
 
 import functools
@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from lstm_ref import data
-from lstm_ref.lab.models import make_classifier
-from lstm_ref.lab.results import provenance
-from lstm_ref.lab.training import as_tensors, choose_device, seed_everything, train_on_stream
+from lstm_labs.models import make_classifier
+from lstm_labs.results import provenance
+from lstm_labs.training import as_tensors, choose_device, seed_everything, train_on_stream
 from lstm_ref.xlstm import FORGET_GATES, SLSTMParams
 
 CHANCE = 1 / 3
