@@ -27,7 +27,6 @@ from multiprocessing import get_context
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
-from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Integer, Unicode
@@ -39,6 +38,7 @@ from lstm_course.parts import part_of_cell
 KERNEL_DIED = "KernelDied"
 NOT_RUN = "NotRun"
 TIMEOUT = "CellTimeoutError"
+GRADER_FAULT = "GraderFault"  # the grader itself failed on a part: reported, never a silent 0
 OUTPUT_BYTES = 2 << 20  # what one cell may print before the rest is dropped
 
 
@@ -64,7 +64,8 @@ class SandboxRun(NotebookClient):
                                                   environment_root)
         self.box = sandbox.Sandbox(environment, slot=slot, confined=confined)
         self.seeds = {}
-        self._died_in = None
+        self._stopped = None  # why the kernel is gone, once it is
+        self._timed_out = False
         self._cell_bytes = 0
 
     # The kernel reaches the grader only through the outputs of the cell it runs:
@@ -89,10 +90,25 @@ class SandboxRun(NotebookClient):
                     outs.append(nbformat.v4.new_output("stream", name="stdout", text="... output truncated ...\n"))
         return out
 
+    async def _responds(self, seconds=5):
+        """Whether the kernel answers a kernel_info request within ``seconds`` (after an interrupt)."""
+        msg_id = self.kc.kernel_info()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                reply = await self.kc.shell_channel.get_msg(timeout=max(deadline - time.monotonic(), 0.01))
+            except Exception:
+                return False
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return True
+        return False
+
     def on_cell_executed(self, **kwargs):
         """Record an error that the kernel reported but did not print (a timeout, for one)."""
         cell, reply = kwargs["cell"], kwargs["execute_reply"]
         content = reply.get("content", {})
+        if content.get("ename") == TIMEOUT:
+            self._timed_out = True
         if content.get("status") == "error" and not any(
                 o.output_type == "error" and o.ename == content.get("ename") for o in cell.outputs):
             cell.outputs.append(error_output(content.get("ename", "Error"), content.get("evalue", "")))
@@ -113,10 +129,14 @@ class SandboxRun(NotebookClient):
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         if cell.cell_type != "code":
             return cell
+        if self._timed_out and self._stopped is None:
+            self._timed_out = False
+            if not await self._responds():
+                self._stopped = "the kernel did not stop when a cell ran past its time limit, and was ended"
+                await self.km.shutdown_kernel(now=True)
         part = part_of_cell(cell.metadata.get("nbgrader", {}).get("grade_id", "")) if utils.is_grade(cell) else None
-        if self._died_in is not None:
-            message = f"not run: the kernel died in cell {self._died_in + 1}"
-            cell.outputs = [error_output(NOT_RUN, message)]
+        if self._stopped is not None:
+            cell.outputs = [error_output(NOT_RUN, f"not run: {self._stopped}")]
             return cell
         if utils.is_grade(cell):
             cell.outputs = await self._grade(cell, cell_index, part)
@@ -125,7 +145,7 @@ class SandboxRun(NotebookClient):
         try:
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         except DeadKernelError:
-            self._died_in = cell_index
+            self._stopped = f"the kernel died in cell {cell_index + 1}"
             cell.outputs.append(error_output(KERNEL_DIED, "the kernel died while this cell ran (os._exit, a "
                                                           "crash or out of memory); the cells after it were not run"))
             return cell
@@ -142,7 +162,7 @@ class SandboxRun(NotebookClient):
         try:
             await super().async_execute_cell(request, cell_index, store_history=False)
         except DeadKernelError:
-            self._died_in = cell_index
+            self._stopped = f"the kernel died in cell {cell_index + 1}"
             return [error_output(KERNEL_DIED, f"the kernel died while {part.name} was called on the hidden "
                                               f"cases; the cells after it were not run")]
         finally:
@@ -160,7 +180,12 @@ class SandboxRun(NotebookClient):
             results = grading.parse_reply(replies[0], cases)
         except ValueError as error:
             return [error_output("GradingError", f"{part.name}: the kernel's answer was not readable ({error})")]
-        message = grading.verdict(part.name, cases, results, seed=seed)
+        try:
+            message = grading.verdict(part.name, cases, results, seed=seed)
+        except Exception as error:  # a fault of the grader's: this part gets no points, and it shows
+            self.log.exception("grading %s failed", part.name)
+            return [error_output(GRADER_FAULT, f"{part.name} could not be graded (a fault in the grader, "
+                                               f"not in your code: {type(error).__name__}: {error})")]
         if message is None:
             text = f"{part.name}: right on all {len(cases)} hidden cases (seed {seed}).\n"
             return [nbformat.v4.new_output("stream", name="stdout", text=text)]
@@ -257,6 +282,8 @@ class GradeInSandbox(NbGraderPreprocessor):
         ``current`` (the submission being graded now, sanitized as ``nb``) comes first.
         """
         upcoming = [(current, nb)] + [item for item in _upcoming(self) if item[0] != current]
+        for assignment in {key[1] for key, _ in upcoming}:  # built once here, not by every worker
+            sandbox.grading_environment(sandbox.ENVIRONMENT_OF.get(assignment, "numpy"), self.environments)
         workers = self.workers or os.cpu_count() or 1
         GradeInSandbox._progress = Progress(len(upcoming))
         if workers < 2 or len(upcoming) < 2:

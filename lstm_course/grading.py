@@ -248,7 +248,11 @@ def _matching_mistake(part, cases, results, failures):
     for mistake in part.mistakes:
         matched = True
         for case, result in failed:
-            buggy = mistake.outputs(case)
+            try:
+                buggy = mistake.outputs(case)
+            except (ValueError, IndexError):  # this mistake cannot be made with these shapes
+                matched = False
+                break
             got = result.outputs[:len(buggy)]
             if len(got) < len(buggy) or any(g.shape != np.shape(b) or not _rel_error(g, b) <= MATCHES_MISTAKE
                                              for g, b in zip(got, buggy)):

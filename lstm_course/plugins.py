@@ -44,7 +44,6 @@ import csv
 import fnmatch
 import json
 import os
-import re
 
 import nbformat
 from nbformat.notebooknode import NotebookNode
@@ -60,7 +59,7 @@ from nbgrader.preprocessors import (
     OverwriteKernelspec,
 )
 
-from lstm_course.autograde import KERNEL_DIED, NOT_RUN, TIMEOUT
+from lstm_course.autograde import GRADER_FAULT, KERNEL_DIED, NOT_RUN, TIMEOUT
 from lstm_course.review import similar_origin
 
 TRUNCATED = "... Output truncated ..."  # what nbgrader's LimitOutput writes
@@ -430,6 +429,8 @@ class RecordExecution(NbGraderPreprocessor):
                 report.add("timeout", label, "the cell ran past the time limit and was interrupted")
             elif output.ename == KERNEL_DIED:
                 report.add("kernel died", label, output.evalue)
+            elif output.ename == GRADER_FAULT:
+                report.add("grader fault", label, output.evalue)
             elif output.ename == NOT_RUN or (timed_out and output.ename == "KeyboardInterrupt"):
                 continue
             elif not is_test and output.ename != "NotImplementedError":

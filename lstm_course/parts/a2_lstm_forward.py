@@ -101,8 +101,7 @@ def sequence_cases(rng):
 def _buggy_step(x, h_prev, c_prev, W_ih, W_hh, b, change):
     """One LSTM step with a classic mistake switched on: (h, c)."""
     H = h_prev.shape[1]
-    a = x @ W_ih.T + h_prev @ (W_hh if change == "W_hh untransposed" else W_hh.T)
-    a = a + (2 * b if change == "bias twice" else b)
+    a = x @ W_ih.T + h_prev @ W_hh.T + (2 * b if change == "bias twice" else b)
     blocks = [a[:, k * H:(k + 1) * H] for k in range(4)]
     if change == "order i, f, o, g":
         a_i, a_f, a_o, a_g = blocks
@@ -138,8 +137,6 @@ LESSONS = [
     ("order i, f, o, g", "your h and c equal those of the gate order i, f, o, g: " + GATE_ORDER),
     ("bias twice", "your h and c equal those computed with b added twice: PyTorch has two biases, "
                    "b_ih and b_hh, and lstm_ref's b is already their sum, so add b once"),
-    ("W_hh untransposed", "your h and c equal those of h_prev @ W_hh (untransposed): the recurrent "
-                          "term is h_{t−1} W_hhᵀ, in code h_prev @ W_hh.T"),
     ("sigmoid candidate", "your h and c equal those of a candidate g = σ(…): the candidate is "
                           "squashed by tanh, so that it can be negative"),
     ("no input gate", "your c equals f ⊙ c_{t−1} + g: the input gate must scale the candidate, "
