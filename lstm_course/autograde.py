@@ -54,7 +54,7 @@ class SandboxRun(NotebookClient):
     """Run one submission in a sandboxed kernel; grade each test cell's part outside the kernel."""
 
     def __init__(self, nb, assignment, student, secret, environment_root, *, slot=0, confined=True,
-                 timeout=60, **kwargs):
+                 bubblewrap="bwrap", timeout=60, **kwargs):
         super().__init__(nb, timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
                          error_on_timeout={"ename": TIMEOUT, "evalue": f"the cell ran for more than {timeout} s",
                                            "traceback": [f"{TIMEOUT}: the cell ran for more than {timeout} s"]},
@@ -62,7 +62,7 @@ class SandboxRun(NotebookClient):
         self.assignment, self.student, self.secret = assignment, student, secret
         environment = sandbox.grading_environment(sandbox.ENVIRONMENT_OF.get(assignment, "numpy"),
                                                   environment_root)
-        self.box = sandbox.Sandbox(environment, slot=slot, confined=confined)
+        self.box = sandbox.Sandbox(environment, slot=slot, confined=confined, bubblewrap=bubblewrap)
         self.seeds = {}
         self._stopped = None  # why the kernel is gone, once it is
         self._timed_out = False
@@ -198,7 +198,8 @@ def grade_notebook(nb_text, assignment, student, settings, slot=0):
     """Grade one sanitized notebook (JSON text); returns (graded JSON text, isolation, seeds)."""
     nb = nbformat.reads(nb_text, as_version=4)
     run = SandboxRun(nb, assignment, student, bytes.fromhex(settings["secret"]), settings["environments"],
-                     slot=slot, confined=settings["confined"], timeout=settings["timeout"])
+                     slot=slot, confined=settings["confined"], bubblewrap=settings["bubblewrap"],
+                     timeout=settings["timeout"])
     run.run()
     return nbformat.writes(run.nb), run.box.isolation, run.seeds
 
@@ -243,18 +244,19 @@ class GradeInSandbox(NbGraderPreprocessor):
                                          "the grades); refused otherwise").tag(config=True)
     secret_file = Unicode("", help="the course secret that seeds the hidden cases").tag(config=True)
     environments = Unicode("", help="where the grading environments are built").tag(config=True)
+    bubblewrap = Unicode("bwrap", help="the bubblewrap executable").tag(config=True)
 
     _ahead = None  # shared by the instances of one nbgrader run: {key: (fingerprint, future)}
     _pool = None
     _progress = None
 
     def settings(self):
-        problem = sandbox.bubblewrap_problem()
+        problem = sandbox.bubblewrap_problem(self.bubblewrap)
         if problem and not self.allow_unsandboxed:
             raise RuntimeError(f"refusing to grade without a sandbox: {problem}. To grade anyway, "
                                f"unconfined, pass --GradeInSandbox.allow_unsandboxed=True")
         return {"secret": read_secret(self.secret_file), "environments": self.environments,
-                "confined": problem is None, "timeout": self.timeout}
+                "confined": problem is None, "bubblewrap": self.bubblewrap, "timeout": self.timeout}
 
     def preprocess(self, nb, resources):
         names = resources["nbgrader"]
@@ -279,25 +281,31 @@ class GradeInSandbox(NbGraderPreprocessor):
     def _grade_ahead(self, settings, current, nb):
         """Start grading, in worker processes, the submissions this autograde run will come to.
 
-        ``current`` (the submission being graded now, sanitized as ``nb``) comes first.
+        ``current`` (the submission being graded now, sanitized as ``nb``) goes first; each
+        later one is handed to the pool as soon as it is sanitized.
         """
-        upcoming = [(current, nb)] + [item for item in _upcoming(self) if item[0] != current]
-        for assignment in {key[1] for key, _ in upcoming}:  # built once here, not by every worker
-            sandbox.grading_environment(sandbox.ENVIRONMENT_OF.get(assignment, "numpy"), self.environments)
         workers = self.workers or os.cpu_count() or 1
-        GradeInSandbox._progress = Progress(len(upcoming))
-        if workers < 2 or len(upcoming) < 2:
+        keys = _upcoming_keys(self)
+        GradeInSandbox._progress = Progress(len({current, *keys}))
+        if workers < 2 or len(keys) < 2:
             return {}
+        for assignment in {key[1] for key in keys}:  # built once here, not by every worker
+            sandbox.grading_environment(sandbox.ENVIRONMENT_OF.get(assignment, "numpy"), self.environments)
         context = get_context("spawn")
         slots = context.Queue()
         for slot in range(1, workers + 1):
             slots.put(slot)
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_take_slot, initargs=(slots,))
         GradeInSandbox._pool = pool
+        from lstm_course.plugins import sanitized_copy  # (plugins imports this module)
         ahead = {}
-        for key, nb in upcoming:
-            future = pool.submit(_grade_in_worker, nbformat.writes(nb), key[1], key[0], settings)
-            ahead[key] = (fingerprint(nb), future)
+        converter = self.parent.parent
+        for key in [current] + [key for key in keys if key != current]:
+            student, assignment, notebook = key
+            sanitized = nb if key == current else sanitized_copy(converter, keys[key], assignment, student, notebook)
+            if sanitized is not None:
+                future = pool.submit(_grade_in_worker, nbformat.writes(sanitized), assignment, student, settings)
+                ahead[key] = (fingerprint(sanitized), future)
         self.log.info("grading %d submissions ahead in %d sandboxed workers", len(ahead), workers)
         return ahead
 
@@ -316,17 +324,16 @@ class Progress:
                  key[0], key[1], seconds, round(left))
 
 
-def _upcoming(preprocessor):
-    """(key, sanitized notebook) of every submission the running ``nbgrader autograde`` will grade."""
-    from lstm_course.plugins import sanitized_copy
+def _upcoming_keys(preprocessor):
+    """{(student, assignment, notebook): path} of every submission the running autograde will grade."""
     converter = getattr(getattr(preprocessor, "parent", None), "parent", None)
     assignments = getattr(converter, "assignments", None)
     if not assignments:
-        return []
+        return {}
     coursedir = converter.coursedir
     pattern = coursedir.format_path(coursedir.submitted_directory, "(?P<student_id>.*)",
                                     "(?P<assignment_id>.*)", escape=True)
-    upcoming = []
+    keys = {}
     for folder in sorted(assignments):
         match = re.match(pattern, folder)
         if match is None:
@@ -334,12 +341,9 @@ def _upcoming(preprocessor):
         assignment, student = match.group("assignment_id"), match.group("student_id")
         for path in sorted(assignments[folder]):
             notebook = os.path.splitext(os.path.basename(path))[0]
-            if not _will_grade(converter, assignment, student, notebook):
-                continue
-            nb = sanitized_copy(converter, path, assignment, student, notebook)
-            if nb is not None:
-                upcoming.append(((student, assignment, notebook), nb))
-    return upcoming
+            if _will_grade(converter, assignment, student, notebook):
+                keys[(student, assignment, notebook)] = path
+    return keys
 
 
 def _will_grade(converter, assignment, student, notebook):

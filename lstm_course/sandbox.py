@@ -126,11 +126,11 @@ def _build(folder, distributions, manifest):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def bubblewrap_problem():
-    """None if bubblewrap can start a sandbox here, else one line that says why not."""
-    if shutil.which("bwrap") is None:
-        return "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
-    trial = ["bwrap", "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--proc", "/proc",
+def bubblewrap_problem(bubblewrap="bwrap"):
+    """None if bubblewrap (the executable ``bubblewrap``) can start a sandbox here, else one line why not."""
+    if shutil.which(bubblewrap) is None:
+        return f"bubblewrap ({bubblewrap}) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    trial = [bubblewrap, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--proc", "/proc",
              "--dev", "/dev"] + ([] if os.geteuid() == 0 else ["--unshare-user"]) + ["true"]
     result = subprocess.run(trial, capture_output=True, text=True)
     if result.returncode != 0:
@@ -141,9 +141,9 @@ def bubblewrap_problem():
 class Sandbox:
     """How one kernel is confined: its environment, its runtime folder, its user and its limits."""
 
-    def __init__(self, environment, slot=0, confined=True):
+    def __init__(self, environment, slot=0, confined=True, bubblewrap="bwrap"):
         self.environment = Path(environment)
-        self.confined = confined
+        self.confined, self.bubblewrap = confined, bubblewrap
         self.as_root = os.geteuid() == 0
         self.uid = FIRST_UID + slot if self.as_root else os.getuid()
         self.runtime = Path(tempfile.mkdtemp(prefix="lstm-kernel-"))
@@ -190,7 +190,7 @@ class Sandbox:
                 ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--no-new-privs",
                  "--inh-caps=-all", "--bounding-set=-all"])
         return (["prlimit", *limits, "--",
-                 "bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
+                 self.bubblewrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
                  "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                  *([] if self.as_root else ["--unshare-user"]), "--hostname", "sandbox",
                  "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMP_BYTES),
