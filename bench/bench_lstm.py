@@ -82,10 +82,11 @@ elif ARGS.openblas_coretype != "native":
 import numpy as np  # noqa: E402  (after the thread settings)
 import torch  # noqa: E402
 
-# Run from a checkout without installing: the repository root holds lstm_ref.
+# Run from a checkout without installing: the repository root holds lstm_ref and lstm_labs.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 from lstm_ref.lstm import lstm_backward, lstm_forward  # noqa: E402
-from lstm_ref.params import init_lstm, params_to_torch  # noqa: E402
+from lstm_labs.convert import params_to_torch  # noqa: E402
+from lstm_ref.params import init_lstm  # noqa: E402
 
 
 def blas_name():
