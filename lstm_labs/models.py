@@ -14,6 +14,8 @@ probabilities, and ``torch.nn.functional.cross_entropy`` takes the logits.
 import torch
 from torch import nn
 
+from lstm_ref._checks import check_int
+
 RECURRENT_LAYERS = {"LSTM": nn.LSTM, "RNN": nn.RNN, "GRU": nn.GRU}
 
 
@@ -39,8 +41,7 @@ class SequenceClassifier(nn.Module):
             raise ValueError(f"cell must be one of {sorted(RECURRENT_LAYERS)}, got {cell!r}")
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
                             ("num_classes", num_classes), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            check_int(name, value, minimum=1)
         if forget_bias is not None and cell != "LSTM":
             raise ValueError(f"forget_bias applies to the LSTM only, got it for {cell}")
         self.cell = cell

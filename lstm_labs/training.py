@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from lstm_ref._checks import check_int, check_number
+
 # Devices whose choice was already printed: "printed once" per process and device.
 _ANNOUNCED = set()
 
@@ -58,8 +60,7 @@ def seed_everything(seed):
     The returned ``np.random.Generator`` is what the labs draw their data from; the
     global seeds make any other use of ``random``/``np.random``/``torch`` repeatable.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    check_int("seed", seed, minimum=0)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # seeds every CUDA device as well
@@ -109,13 +110,6 @@ def _step(model, optimizer, inputs, targets, clip_norm):
     return loss.detach(), grad_norm.detach()
 
 
-def _check_positive(value, name, allow_none=False):
-    if allow_none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
-
-
 def _train(model, next_batch, heldout, steps, lr, clip_norm, eval_every, show_progress,
            description, unit):
     """The loop both trainers share: Adam on ``next_batch()`` for ``steps`` steps.
@@ -124,10 +118,11 @@ def _train(model, next_batch, heldout, steps, lr, clip_norm, eval_every, show_pr
     last, and recorded under ``heldout_<unit>`` (the step or epoch numbers),
     ``heldout_loss`` and ``heldout_accuracy``.
     """
-    _check_positive(steps, unit + "s")
-    _check_positive(lr, "lr")
-    _check_positive(clip_norm, "clip_norm", allow_none=True)
-    _check_positive(eval_every, "eval_every")
+    check_int(unit + "s", steps, minimum=1)
+    check_number("lr", lr, above=0)
+    if clip_norm is not None:
+        check_number("clip_norm", clip_norm, above=0)
+    check_int("eval_every", eval_every, minimum=1)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses, norms = [], []
     history = {f"heldout_{unit}": [], "heldout_loss": [], "heldout_accuracy": []}

@@ -188,9 +188,11 @@ def test_stream_training_sees_a_fresh_batch_each_step():
     assert history["heldout_step"] == [3, 6, 7]
 
 
-@pytest.mark.parametrize("argument, value", [("epochs", 0), ("lr", -1.0), ("clip_norm", 0.0)])
-def test_training_rejects_bad_settings(argument, value):
-    with pytest.raises(ValueError, match=f"{argument} must be a number > 0"):
+@pytest.mark.parametrize("argument, value, expected", [
+    ("epochs", 0, "an integer >= 1"), ("lr", -1.0, "a finite number > 0"), ("clip_norm", 0.0, "a finite number > 0"),
+])
+def test_training_rejects_bad_settings(argument, value, expected):
+    with pytest.raises(ValueError, match=f"{argument} must be {expected}, got {value}"):
         train_full_batch(RNNClassifier(), _weather_tensors(0), **{argument: value, "show_progress": False})
 
 

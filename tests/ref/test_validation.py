@@ -127,7 +127,7 @@ def test_mixed_dtypes_compute_in_the_dtype_of_x():
     args = lstm_args()
     args["x"] = args["x"].astype(np.float32)
     hs, cs, cache = lstm.lstm_forward(**args)
-    assert hs.dtype == cs.dtype == cache.W_hh.dtype == np.float32
+    assert hs.dtype == cs.dtype == cache.steps[0].W_hh.dtype == np.float32
     grads = lstm.lstm_backward(np.ones((T, N, H)), cache)  # float64 upstream, float32 cache
     assert all(grad.dtype == np.float32 for grad in grads)
 
