@@ -96,3 +96,21 @@ class GRUClassifier(SequenceClassifier):
 def make_classifier(cell, forget_bias=None, **sizes):
     """The classifier for ``cell`` ("LSTM", "RNN" or "GRU"), built with ``sizes``."""
     return SequenceClassifier(cell, forget_bias=forget_bias, **sizes)
+
+
+def autograd_node_counts(layer, inputs):
+    """Count the nodes, by name, of the autograd graph of one forward pass of a recurrent ``layer``.
+
+    One ``MkldnnRnnLayerBackward0`` node means PyTorch ran the layer as one fused
+    oneDNN kernel; ``AddmmBackward0`` nodes are matrix products, step by step.
+    """
+    outputs, _ = layer(inputs)
+    counts, seen, pending = {}, set(), [outputs.grad_fn]
+    while pending:
+        node = pending.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        counts[node.name()] = counts.get(node.name(), 0) + 1
+        pending.extend(next_node for next_node, _ in node.next_functions)
+    return counts

@@ -130,8 +130,7 @@ def gradient_ratios(model, length, num_sequences=64, rng=0):
         return (p / len(targets)) @ W_out
 
     dx = _numpy_forward_backward(model.recurrent, x, dloss_dh_last)
-    norms = np.linalg.norm(dx.reshape(length, -1), axis=1)
-    return norms[::-1] / norms[-1]
+    return diagnostics.gradient_ratios(dx)
 
 
 def ratio_curves(labels, hidden_size, length, seeds, num_sequences=64):

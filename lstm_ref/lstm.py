@@ -48,6 +48,7 @@ class LSTMStepCache(NamedTuple):
     o: np.ndarray  # (N, H) output gate o_t
     c: np.ndarray  # (N, H) the new cell state c_t
     tanh_c: np.ndarray  # (N, H) tanh(c_t)
+    h: np.ndarray  # (N, H) the new hidden state h_t
 
 
 class LSTMCache(NamedTuple):
@@ -55,9 +56,10 @@ class LSTMCache(NamedTuple):
 
     ``steps[t]`` is the :class:`LSTMStepCache` of time step t + 1, exactly what
     :func:`lstm_step_forward` returns for it. Their own memory is 7·T·N·H
-    numbers: i, f, g, o, c_t and tanh(c_t) of every step, and each h_t (held as
-    the next step's ``h_prev``); ``x_t`` is a view of the caller's ``x``, and the
-    weights, ``h0`` and ``c0`` are the caller's arrays (never copied, never written).
+    numbers: i, f, g, o, c_t, tanh(c_t) and h_t of every step (a step's
+    ``c_prev`` and ``h_prev`` are the previous step's ``c`` and ``h``); ``x_t``
+    is a view of the caller's ``x``, and the weights, ``h0`` and ``c0`` are the
+    caller's arrays (never copied, never written).
     """
 
     steps: tuple  # T LSTMStepCache, in time order
@@ -119,7 +121,7 @@ def _step_forward(x, x_projections, h_prev, c_prev, W_ih, W_hh):
     c = f * c_prev + i * g
     tanh_c = np.tanh(c)
     h = o * tanh_c
-    return h, c, LSTMStepCache(x, h_prev, c_prev, W_ih, W_hh, i, f, g, o, c, tanh_c)
+    return h, c, LSTMStepCache(x, h_prev, c_prev, W_ih, W_hh, i, f, g, o, c, tanh_c, h)
 
 
 def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b):
