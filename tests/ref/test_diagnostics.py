@@ -203,6 +203,20 @@ def test_step_norms_closed_form():
     assert diagnostics.step_norms(gradients)[1] == np.inf
 
 
+def test_gradient_ratios_closed_form():
+    # G_t = 2^t u_n for t = 0..3, with u_0 of norm 1 and u_1 of norm 3: every ratio is 2^-k.
+    units = np.array([[1.0, 0.0], [0.0, 3.0]])
+    gradients = np.stack([2.0**t * units for t in range(4)])
+    np.testing.assert_allclose(diagnostics.gradient_ratios(gradients), 2.0 ** -np.arange(4), rtol=1e-15)
+    per_sequence = diagnostics.gradient_ratios(gradients, per_sequence=True)
+    assert per_sequence.shape == (4, 2)
+    np.testing.assert_allclose(per_sequence, np.stack([2.0 ** -np.arange(4)] * 2, axis=1), rtol=1e-15)
+    # A sequence whose gradient vanishes at one step: only its own column shows it.
+    gradients[1, 1] = 0.0
+    per_sequence = diagnostics.gradient_ratios(gradients, per_sequence=True)
+    assert per_sequence[2, 1] == 0.0 and per_sequence[2, 0] == 0.25
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -217,6 +231,8 @@ def test_step_norms_closed_form():
         (lambda: diagnostics.hidden_gradients(np.zeros((T, N, H + 1)), gru.gru_forward(*gru_case())[-1]),
          "dhs must have shape (T, N, H) = (4, 3, 5), got (4, 3, 6)"),
         (lambda: diagnostics.step_norms(np.zeros((T, N))),
+         "gradients must have shape (T, N, H) or (T, N, D), got (4, 3)"),
+        (lambda: diagnostics.gradient_ratios(np.zeros((T, N)), per_sequence=True),
          "gradients must have shape (T, N, H) or (T, N, D), got (4, 3)"),
         (lambda: diagnostics.step_norms(np.zeros((T, N, H), dtype=int)),
          "gradients must hold float32 or float64 numbers, got dtype int64"),

@@ -211,6 +211,15 @@ def test_split_gates_on_the_last_axis():
     assert np.shares_memory(o, a)  # views, no copies
 
 
+def test_split_gates_cuts_a_gru_array_into_three():
+    W_hh = np.arange(3 * 2 * 2).reshape(6, 2)
+    W_hr, W_hz, W_hn = lstm.split_gates(W_hh, num_gates=3)
+    np.testing.assert_array_equal(W_hz, W_hh[2:4])
+    np.testing.assert_array_equal(np.concatenate([W_hr, W_hz, W_hn]), W_hh)
+    with pytest.raises(ValueError, match=r"3H axis .* got shape \(8, 2\)"):
+        lstm.split_gates(np.zeros((8, 2)), num_gates=3)
+
+
 @pytest.mark.parametrize("shape, axis", [((41, 3), 0), ((2, 41), -1), ((), 0), ((8, 3), 2)])
 def test_split_gates_rejects_an_axis_that_is_not_4H(shape, axis):
     with pytest.raises(ValueError, match=r"4H axis .* got shape"):
