@@ -247,7 +247,7 @@ def gru_backward(dhs, cache):
     d_from_inputs, d_from_hiddens = [None] * T, [None] * T
     for t in reversed(range(T)):
         d_from_inputs[t], d_from_hiddens[t], dh_next = _step_backward(dhs[t] + dh_next, steps[t])
-    # Rows of all steps stacked, T·N rows each.
+    # The rows of all steps stacked, T·N rows each.
     d_from_input = np.concatenate(d_from_inputs)
     d_from_hidden = np.concatenate(d_from_hiddens)
     xs = np.concatenate([step.x for step in steps])
@@ -255,4 +255,6 @@ def gru_backward(dhs, cache):
     dx = (d_from_input @ steps[0].W_ih).reshape(T, N, -1)
     dW_ih = d_from_input.T @ xs
     dW_hh = d_from_hidden.T @ h_prevs
-    return dx, dh_next, dW_ih, dW_hh, d_from_input.sum(axis=0), d_from_hidden.sum(axis=0)
+    db_ih, db_hh = d_from_input.sum(axis=0), d_from_hidden.sum(axis=0)
+    dh0 = dh_next  # what step 1 sends back
+    return dx, dh0, dW_ih, dW_hh, db_ih, db_hh

@@ -202,9 +202,13 @@ def rnn_backward(dhs, cache):
     das = [None] * T
     for t in reversed(range(T)):
         das[t], dh_next = _step_backward(dhs[t] + dh_next, steps[t])
-    # Rows of all steps stacked: da_t, x_t and h_{t−1} for t = 1..T, T·N rows each.
+    # The rows of all steps stacked: da_t, x_t and h_{t−1} for t = 1..T, T·N rows each.
     da = np.concatenate(das)
     xs = np.concatenate([step.x for step in steps])
     h_prevs = np.concatenate([step.h_prev for step in steps])
     dx = (da @ steps[0].W_ih).reshape(T, N, -1)
-    return dx, dh_next, da.T @ xs, da.T @ h_prevs, da.sum(axis=0)
+    dW_ih = da.T @ xs  # Σ_t da_tᵀ x_t
+    dW_hh = da.T @ h_prevs  # Σ_t da_tᵀ h_{t−1}
+    db = da.sum(axis=0)
+    dh0 = dh_next  # what step 1 sends back
+    return dx, dh0, dW_ih, dW_hh, db
