@@ -64,7 +64,7 @@ def check_number(name, value, above=None):
 
 
 def check_dtype_argument(dtype):
-    """np.float32 or np.float64 from a ``dtype`` argument (anything np.dtype understands); ValueError otherwise."""
+    """float32 or float64 from a ``dtype`` argument (anything np.dtype takes); ValueError otherwise."""
     try:
         dtype = np.dtype(dtype)
     except TypeError as error:
@@ -123,7 +123,8 @@ def check_shape(name, array, symbols, sizes):
     if expected != list(symbols):
         text += " = " + _shape_text(expected)
     if len(shape) == len(symbols) and 0 in shape:
-        raise ValueError(f"{name} must have shape {text} with every size at least 1, got {_shape_text(shape)}")
+        got = _shape_text(shape)
+        raise ValueError(f"{name} must have shape {text} with every size at least 1, got {got}")
     if list(shape) != expected:
         raise ValueError(f"{name} must have shape {text}, got {_shape_text(shape)}")
 

@@ -43,7 +43,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_ref._checks import check_array, check_cache, check_dtype_argument, check_int, check_number, float_dtype
+from lstm_ref._checks import check_array, check_cache, check_dtype_argument, check_int, check_number
+from lstm_ref._checks import float_dtype
 from lstm_ref.activations import sigmoid
 from lstm_ref.lstm import split_gates
 
