@@ -19,6 +19,7 @@ from lstm_labs.models import (
     LSTMClassifier,
     RNNClassifier,
     SequenceClassifier,
+    autograd_node_counts,
     make_classifier,
     set_forget_bias,
 )
@@ -30,6 +31,7 @@ from lstm_labs.training import (
     progress_bar,
     seed_everything,
     train_full_batch,
+    train_minibatches,
     train_on_stream,
 )
 
@@ -39,6 +41,7 @@ __all__ = [
     "RNNClassifier",
     "SequenceClassifier",
     "as_tensors",
+    "autograd_node_counts",
     "choose_device",
     "evaluate",
     "make_classifier",
@@ -49,6 +52,7 @@ __all__ = [
     "seed_everything",
     "set_forget_bias",
     "train_full_batch",
+    "train_minibatches",
     "train_on_stream",
     "write_json",
 ]
