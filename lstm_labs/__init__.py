@@ -29,6 +29,7 @@ from lstm_labs.training import (
     evaluate,
     progress_bar,
     seed_everything,
+    steps_with_progress,
     train_full_batch,
     train_on_stream,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "save_figure",
     "seed_everything",
     "set_forget_bias",
+    "steps_with_progress",
     "stored_run",
     "train_full_batch",
     "train_on_stream",
