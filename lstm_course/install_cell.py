@@ -42,7 +42,8 @@ def install_cell(extra, modules, source):
     """A code cell that runs ``pip install "lstm-course[<extra>] @ <source>"`` when one of
     ``modules`` (top-level module names) cannot be imported, unless LSTM_COURSE_SOURCE
     names another source; tagged ``remove-cell``."""
-    if not modules or not all(isinstance(name, str) and name.isidentifier() for name in modules):
+    if (not isinstance(modules, (list, tuple)) or not modules
+            or not all(isinstance(name, str) and name.isidentifier() for name in modules)):
         raise ValueError(f"modules must be a non-empty list of module names, got {modules!r}")
     needed = ", ".join(repr(name) for name in modules)
     code = f'''\
