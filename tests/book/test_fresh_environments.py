@@ -13,7 +13,7 @@ import json
 import pytest
 
 from conftest import copy_checkout
-from environments import JUPYTER, execute_notebook, fresh_environment, is_inside, pip_install, run, user_env
+from environments import execute_notebook, fresh_environment, install_jupyter, is_inside, pip_install, run, user_env
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def checkout(tmp_path_factory):
 def test_a_chapter_counterpart_installs_the_course_and_runs_on_a_bare_kernel(checkout, tmp_path):
     python = fresh_environment(tmp_path / "colab")
     env = user_env(tmp_path / "home", LSTM_COURSE_SOURCE=checkout.as_uri())
-    pip_install(python, *JUPYTER, env=env, cwd=tmp_path)
+    install_jupyter(python, env=env, cwd=tmp_path)
     missing = run([python, "-c", "import importlib.util as u; print(u.find_spec('lstm_labs'), u.find_spec('lstm_ref'))"],
                   env=env, cwd=tmp_path)
     assert missing.split() == ["None", "None"], "the fresh environment already has the course"
@@ -46,8 +46,8 @@ def test_the_binder_environment_opens_a_chapter_through_jupytext_and_runs_it(che
     home = tmp_path / "home"
     # PyTorch's CPU index, which the file names, is out of reach here: no retrying it.
     env = user_env(home, PATH=f"{python.parent}:{user_env(home)['PATH']}", PIP_RETRIES="0")
-    # repo2docker's base image has Jupyter; it then installs the file from the repository's root.
-    pip_install(python, *JUPYTER, "jupyter_server", env=env, cwd=checkout)
+    # repo2docker's base image has Jupyter; it then installs the file, with pip, from the repository's root.
+    install_jupyter(python, "jupyter_server", env=env, cwd=checkout)
     pip_install(python, "-r", "binder/requirements.txt", env=env, cwd=checkout)
     run([checkout / "binder" / "postBuild"], env=env, cwd=checkout)
 
