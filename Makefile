@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed-stamp
 JB_FLAGS := -W -n --keep-going
 CLASSROOM := _build/classroom
 
-.PHONY: help book test classroom assignments notebooks bench clean distclean
+.PHONY: help book test classroom assignments notebooks bench sandbox clean distclean
 
 help:
 	@echo "make book         build the self-study book into _build/html"
@@ -18,6 +18,7 @@ help:
 	@echo "make assignments  regenerate solutions/, exercises/ and worked/ from lstm_course/assignments/"
 	@echo "make notebooks    regenerate notebooks/, the chapters as .ipynb for Colab"
 	@echo "make bench        time lstm_ref against torch.nn.LSTM"
+	@echo "make sandbox      install bubblewrap, which grading runs every submission in"
 	@echo "make clean        remove what was built (keeps .venv); distclean removes .venv too"
 
 # uv installs the environment in seconds where pip takes more than a minute; pip only
@@ -44,8 +45,18 @@ classroom: $(INSTALLED)
 	$(BIN)/jupyter-book build . $(JB_FLAGS) --toc _toc_classroom.yml \
 		--config $(CLASSROOM)/_config.yml --path-output $(CLASSROOM)
 
-test: $(INSTALLED)
+test: $(INSTALLED) sandbox
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# Grading runs every submission in a bubblewrap sandbox (a system package): installed
+# here when we are root with apt, else one line that says what to install.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	  else \
+	    echo "grading needs bubblewrap: install it (Debian/Ubuntu: sudo apt-get install bubblewrap)"; exit 1; \
+	  fi; }
 
 assignments: $(INSTALLED)
 	$(BIN)/python -m lstm_course.generate

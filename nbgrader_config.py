@@ -27,12 +27,20 @@ e.g. `/srv/nbgrader/exchange` (created by an administrator, mode 1777): set
 LSTM_COURSE_EXCHANGE for the instructor. Any value here can also be given to
 one command, e.g. `--Exchange.root=/tmp/exchange`.
 
+Trust. A student's notebook runs in a sandbox; the grades are decided outside it
+(lstm_course.autograde), on hidden cases that depend on a course secret kept in
+`nbgrader_work/course_secret` (or the file LSTM_COURSE_SECRET_FILE names). Keep that
+file: with it, a regrade gives the same cases. Without bubblewrap, autograde
+refuses; `--GradeInSandbox.allow_unsandboxed=True` grades anyway and the CSV says so.
+`--GradeInSandbox.workers=N` sets the number of parallel graders (default: one per
+CPU core).
+
 Robustness. A bad submission must never stop the class or pass for a
 plausible 0.0: the plugins of `lstm_course.plugins` restore the test cells and
 their metadata from the gradebook, keep grading after a kernel dies, record
 every problem (timeouts, crashes, edited or deleted test cells, floods of
 output, invalid JSON) in a report per submission, flag it in the gradebook and
-in the exported CSV, and strip hidden tests from the feedback.
+in the exported CSV.
 """
 
 import os
@@ -77,19 +85,22 @@ if c.Exchange.root == os.path.join(COURSE_ROOT, WORK, "exchange") and not os.pat
 os.makedirs(os.path.join(COURSE_ROOT, WORK), exist_ok=True)
 c.NbGrader.logfile = os.path.join(COURSE_ROOT, WORK, "nbgrader.log")
 
-# --- autograding: never stop at a bad submission ----------------------------------
-# One cell may run this long; an infinite loop fails that cell (it is
-# interrupted) and the rest of the notebook is still graded.
-c.Execute.timeout = int(os.environ.get("LSTM_COURSE_CELL_TIMEOUT", "60"))
-c.Execute.interrupt_on_timeout = True
+# --- autograding: the trust boundary ---------------------------------------------------
+# Every submission runs in a bubblewrap sandbox (lstm_course.sandbox), in an environment
+# that holds NumPy and matplotlib (and PyTorch for a4) but not the reference; its test
+# cells are not run there: lstm_course.autograde grades each part outside the kernel,
+# on cases seeded by the course secret below (made on first use, never in git).
+c.GradeInSandbox.timeout = int(os.environ.get("LSTM_COURSE_CELL_TIMEOUT", "60"))
+c.GradeInSandbox.secret_file = os.environ.get(
+    "LSTM_COURSE_SECRET_FILE", os.path.join(COURSE_ROOT, WORK, "course_secret"))
+c.GradeInSandbox.environments = os.path.join(COURSE_ROOT, WORK, "grading_environments")
 # A printing loop cannot blow up grading or feedback: a cell keeps its first
 # 1,000 lines of output, a traceback its first and last lines.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
 c.Autograde.sanitize_preprocessors = ["lstm_course.plugins.SanitizeSubmission"]
 c.Autograde.autograde_preprocessors = [
-    "lstm_course.plugins.ExecuteSubmission",
-    "nbgrader.preprocessors.IgnorePattern",
+    "lstm_course.autograde.GradeInSandbox",
     "nbgrader.preprocessors.LimitOutput",
     "lstm_course.plugins.RecordExecution",
     "nbgrader.preprocessors.SaveAutoGrades",

@@ -1,25 +1,23 @@
-"""Time the grading of the assignments: hidden tests per notebook, and autograde per submission.
+"""Time autograding with the sandbox: per submission for each assignment, and a class of 200.
 
-    python bench/bench_autograde.py                      # every assignment, 3 submissions each
-    python bench/bench_autograde.py a1_rnn_bptt -n 5     # one assignment, 5 submissions
+    python bench/bench_autograde.py                       # both measurements
+    python bench/bench_autograde.py --per-submission      # every assignment, n submissions each
+    python bench/bench_autograde.py --class-size 200      # a3: one worker, then two
 
-Two numbers per assignment, against the course's targets:
+* **per submission**: ``nbgrader autograde`` with one worker on 1 and then on n copies of
+  the course's answers, in a temporary copy of the course; the difference divided by
+  n − 1 is the cost of one more submission, sandboxed kernel start included.
+  Targets: 3 s, and 5 s for a4 (PyTorch).
+* **a large class**: ``nbgrader autograde`` of a3 over a class of 200 (right answers,
+  answers of zeros and stubs, in turn), with ``--GradeInSandbox.workers=1`` and then
+  ``=2``. Target: 3 minutes on 2 cores.
 
-* **hidden tests**: the wall time of every ``grade(...)`` call of the notebook (the
-  hidden half of its test cells), run here on the instructor's answers. Each call
-  starts a fresh ``python -I`` for its verdict. Target: under 2 s per notebook.
-* **autograde per submission**: ``nbgrader autograde`` on 1 and then on n copies of
-  the right answers, in a temporary copy of the course; the difference divided by
-  n − 1 is the cost of one more submission, kernel start included (the first run
-  also pays nbgrader's own start-up, reported apart). Target: under 5 s on 2 cores.
-
-A timing is a measurement, not a test: it depends on the machine and on what else
-runs on it, so the script prints the load average beside its numbers.
+A timing is a measurement, not a test: it depends on the machine and on what else runs
+on it, so the script prints the load average beside its numbers.
 """
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -30,80 +28,80 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = ["a1_rnn_bptt", "a2_lstm_forward", "a3_lstm_backward", "a4_weather_lab"]
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "course")]
+
+from class_helpers import (fill, place_submission, released, solution_sources)  # noqa: E402
+from conftest import copy_checkout  # noqa: E402
+from lstm_course.parts import ASSIGNMENTS  # noqa: E402
+
+A3_ZEROS = {"numerical_gradient": "def numerical_gradient(f, x, df, eps=1e-6):\n    return 0 * x"}
 
 
-def hidden_test_times(assignment):
-    """[(test cell id, seconds)] of the hidden tests, on the source notebook's own answers."""
-    source = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
-    namespace = {}
-    times = []
-    for cell in source.cells:
-        if cell.cell_type != "code":
-            continue
-        metadata = cell.metadata.get("nbgrader", {})
-        if metadata.get("grade"):
-            for hidden in HIDDEN.findall(cell.source):
-                start = time.perf_counter()
-                exec(compile(hidden, metadata["grade_id"], "exec"), namespace)
-                times.append((metadata["grade_id"], time.perf_counter() - start))
-        elif metadata.get("solution") or metadata.get("locked"):
-            exec(compile(cell.source, metadata.get("grade_id", "cell"), "exec"), namespace)
-    return times
+def new_course():
+    course = copy_checkout(Path(tempfile.mkdtemp(prefix="bench-course-")))
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    return course, env
 
 
-def autograde_seconds(course, assignment, students, env):
-    """Wall time of one `nbgrader autograde` over ``students`` copies of the right answers."""
-    shutil.rmtree(course / "nbgrader_work" / "autograded", ignore_errors=True)
-    shutil.rmtree(course / "nbgrader_work" / "submitted", ignore_errors=True)
-    source = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
-    released = nbformat.read(ROOT / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
-    for cell in released.cells:
-        cell.source = answers.get(cell.metadata.get("nbgrader", {}).get("grade_id"), cell.source)
-    for index in range(students):
-        folder = course / "nbgrader_work" / "submitted" / f"student{index}" / assignment
-        folder.mkdir(parents=True)
-        nbformat.write(released, folder / f"{assignment}.ipynb")
+def nbgrader(course, env, *args):
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"nbgrader {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def autograde_seconds(course, env, assignment, notebooks, workers):
+    """Wall time of one `nbgrader autograde` over ``notebooks`` (one per student)."""
+    for folder in ("autograded", "submitted"):
+        shutil.rmtree(course / "nbgrader_work" / folder, ignore_errors=True)
+    for index, notebook in enumerate(notebooks):
+        place_submission(course, assignment, f"student{index:03d}", notebook)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment], cwd=course, env=env,
-                   check=True, capture_output=True)
+    nbgrader(course, env, "autograde", assignment, f"--GradeInSandbox.workers={workers}")
     return time.perf_counter() - start
 
 
-def main(argv=None):
+def per_submission(course, env, n):
+    print(f"autograde per submission, one worker, sandboxed (load average {os.getloadavg()[0]:.1f})")
+    print("| assignment | 1 submission (s) | one more submission (s) |")
+    print("|---|---|---|")
+    for assignment in ASSIGNMENTS:
+        nbgrader(course, env, "generate_assignment", assignment, "--force")
+        right = fill(released(assignment), solution_sources(assignment))
+        one = autograde_seconds(course, env, assignment, [right], workers=1)
+        many = autograde_seconds(course, env, assignment, [right] * n, workers=1)
+        print(f"| {assignment} | {one:.1f} | {(many - one) / (n - 1):.2f} |", flush=True)
+
+
+def large_class(course, env, size):
+    assignment = "a3_lstm_backward"
+    nbgrader(course, env, "generate_assignment", assignment, "--force")
+    kinds = [fill(released(assignment), solution_sources(assignment)),
+             fill(released(assignment), A3_ZEROS), released(assignment)]
+    notebooks = [nbformat.from_dict(kinds[i % len(kinds)]) for i in range(size)]
+    print(f"\na3_lstm_backward, a class of {size} (load average {os.getloadavg()[0]:.1f}, "
+          f"{os.cpu_count()} cores)")
+    print("| workers | wall time | per submission |")
+    print("|---|---|---|")
+    for workers in (1, 2):
+        seconds = autograde_seconds(course, env, assignment, notebooks, workers)
+        print(f"| {workers} | {seconds / 60:.1f} min ({seconds:.0f} s) | {seconds / size:.2f} s |", flush=True)
+
+
+def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("assignments", nargs="*", default=ASSIGNMENTS)
-    parser.add_argument("-n", "--students", type=int, default=3, help="submissions per run (>= 2)")
-    args = parser.parse_args(argv)
-    if args.students < 2:
-        parser.error("--students must be at least 2")
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (1 min) at the start")
-
-    print("\nhidden tests, on the instructor's answers (target: < 2 s per notebook)")
-    for assignment in args.assignments:
-        times = hidden_test_times(assignment)
-        parts = ", ".join(f"{name.removeprefix('test_')} {seconds:.2f}" for name, seconds in times)
-        print(f"  {assignment:18s} {sum(s for _, s in times):5.2f} s   ({parts})")
-
-    print(f"\nnbgrader autograde, 1 and {args.students} submissions (target: < 5 s per submission)")
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    with tempfile.TemporaryDirectory() as scratch:
-        course = Path(scratch)
-        shutil.copy2(ROOT / "nbgrader_config.py", course)
-        for assignment in args.assignments:
-            shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
-            subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment],
-                           cwd=course, env=env, check=True, capture_output=True)
-            one = autograde_seconds(course, assignment, 1, env)
-            many = autograde_seconds(course, assignment, args.students, env)
-            per_submission = (many - one) / (args.students - 1)
-            print(f"  {assignment:18s} {per_submission:5.2f} s per submission "
-                  f"(1 submission: {one:.1f} s, {args.students}: {many:.1f} s; "
-                  f"nbgrader start-up ≈ {one - per_submission:.1f} s)")
-    print(f"\nload average {os.getloadavg()[0]:.1f} (1 min) at the end")
+    parser.add_argument("--per-submission", action="store_true", help="only the per-submission table")
+    parser.add_argument("--class-size", type=int, default=200, help="the large class (0: skip)")
+    parser.add_argument("-n", type=int, default=4, help="submissions per assignment for the per-submission cost")
+    args = parser.parse_args()
+    course, env = new_course()
+    try:
+        per_submission(course, env, args.n)
+        if not args.per_submission and args.class_size:
+            large_class(course, env, args.class_size)
+    finally:
+        shutil.rmtree(course, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,19 @@ def worked_notebook(source):
     return _new_notebook(cells)
 
 
+def solution_namespace(assignment):
+    """The course's own answers: the namespace of the set-up and solution cells, run in order.
+
+    What the seed sweep and the benchmarks grade as "a correct answer"; plain code cells
+    (experiments, plots) are not run.
+    """
+    namespace = {"__name__": f"solutions_of_{assignment}"}
+    for spec in parse_source((SOURCES / f"{assignment}.md").read_text(encoding="utf-8")):
+        if spec["type"] == "code" and spec["kind"] in ("readonly", "solution"):
+            exec(compile(_MARKER.sub("", spec["source"]), f"<{assignment}:{spec['id']}>", "exec"), namespace)
+    return namespace
+
+
 def write_if_changed(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text(encoding="utf-8") != text:

@@ -22,10 +22,12 @@ This module closes them, with nbgrader's own machinery wherever it exists.
   points or metadata, duplicated cells, code that tampers with grading),
   rebuilds every nbgrader cell's metadata from the gradebook, re-adds deleted
   test cells where they belong, then runs nbgrader's own sanitizing steps;
-* :class:`ExecuteSubmission`: nbgrader's ``Execute`` that survives a dead
-  kernel (the cells before it keep their grades, the ones after it fail);
+* :class:`lstm_course.autograde.GradeInSandbox` (in place of nbgrader's
+  ``Execute``): runs the submission in a sandboxed kernel and grades every
+  test cell's part outside it;
 * :class:`RecordExecution`: records timeouts, crashes, exceptions in the
-  student's own cells and truncated floods of output;
+  student's own cells, truncated floods of output, and the isolation the
+  kernel had;
 * :class:`HideHiddenTests` (feedback): removes hidden tests and shortens the
   tracebacks of test cells to their message, and puts the grading report on
   top of the feedback;
@@ -35,18 +37,15 @@ This module closes them, with nbgrader's own machinery wherever it exists.
 
 The report of each submitted notebook is a small JSON file in
 ``<autograded directory>_reports/<student>/<assignment>/<notebook>.json``.
-``import lstm_ref`` does not import this module (nor nbgrader): nbgrader does,
-by the names given in ``nbgrader_config.py``.
+nbgrader imports this module by the names given in ``nbgrader_config.py``.
 """
 
 import csv
 import fnmatch
 import json
 import os
-import re
 
 import nbformat
-from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
@@ -55,34 +54,15 @@ from nbgrader.preprocessors import (
     CheckCellMetadata,
     ClearHiddenTests,
     ClearOutput,
-    Execute,
     NbGraderPreprocessor,
     OverwriteCells,
     OverwriteKernelspec,
 )
 
-# Names of the error outputs this module writes into cells.
-KERNEL_DIED = "KernelDied"
-NOT_RUN = "NotRun"
-TIMEOUT = "CellTimeoutError"  # what nbgrader's Execute writes when a cell times out
+from lstm_course.autograde import GRADER_FAULT, KERNEL_DIED, NOT_RUN, TIMEOUT
+from lstm_course.review import similar_origin
+
 TRUNCATED = "... Output truncated ..."  # what nbgrader's LimitOutput writes
-
-# Code in a student's cell that has no business in an answer: it touches the
-# reference, the grading machinery or the interpreter's internals. Finding it
-# grades nothing; it flags the submission for a human to read.
-SUSPICIOUS = [
-    (re.compile(r"\blstm_ref\b"), "mentions lstm_ref (the reference package)"),
-    (re.compile(r"\b(setprofile|settrace|setprofile_all_threads)\b"), "changes the profiler or tracer"),
-    (re.compile(r"\bsys\.modules\b"), "edits sys.modules"),
-    (re.compile(r"\b(builtins|__builtins__)\b"), "touches builtins"),
-    (re.compile(r"\b(allclose|isclose|assert_allclose|assert_array_almost_equal|testing)\s*="),
-     "replaces a comparison function"),
-    (re.compile(r"\bobject\.__setattr__|\b__dict__\s*\["), "writes attributes behind Python's back"),
-    (re.compile(r"\b(input_transformers\w*|register_magic_function|events\.register)\b"),
-     "rewrites how cells run"),
-    (re.compile(r"\b(ctypes|gc\.get_referents|gc\.get_objects)\b"), "reaches into the interpreter"),
-]
-
 
 # --- the report of one submitted notebook -------------------------------------------------------
 
@@ -208,28 +188,8 @@ class SanitizeSubmission(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         coursedir = _coursedir(self)
         report = Report(coursedir, resources, fresh=True)
-        names = resources["nbgrader"]
         try:
-            with Gradebook(names["db_url"]) as gradebook:
-                expected = _expected_cells(gradebook, names["notebook"], names["assignment"])
-            released = _released_notebook(coursedir, names["assignment"], names["notebook"])
-            released_cells = released.cells if released is not None else []
-            order = [cell.metadata["nbgrader"]["grade_id"] for cell in released_cells
-                     if "grade_id" in cell.metadata.get("nbgrader", {})]
-            # What the student received: a test cell there lacks its hidden tests.
-            for cell in released_cells:
-                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-                if grade_id in expected:
-                    expected[grade_id]["released"] = cell.source
-            # Plain code cells that the instructor wrote are not the student's code.
-            given = {cell.source for cell in released_cells if cell.cell_type == "code"}
-            self._audit(nb, expected, given, report)
-            _audit_files(coursedir, names["student"], names["assignment"], report)
-            self._keep_one_cell_per_id(nb, expected)
-            self._restore_metadata(nb, expected, report)
-            self._restore_missing_cells(nb, expected, order)
-            for step in (ClearOutput, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
-                nb, resources = step(parent=self).preprocess(nb, resources)
+            nb, resources = sanitize(self, coursedir, nb, resources, report)
         except Exception as error:
             report.data["failure"] = f"could not be prepared for grading: {type(error).__name__}: {error}"
             report.save()
@@ -238,15 +198,13 @@ class SanitizeSubmission(NbGraderPreprocessor):
         return nb, resources
 
     @staticmethod
-    def _audit(nb, expected, given, report):
+    def _audit(nb, expected, report, assignment):
         """Record every difference between the submission and the gradebook's cells."""
         seen = {}
-        for index, cell in enumerate(nb.cells):
+        for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if grade_id in expected:
                 seen.setdefault(grade_id, []).append(cell)
-            elif cell.cell_type == "code" and cell.source not in given:
-                _audit_code(cell, _cell_label(cell, index), report)
         for grade_id, want in expected.items():
             cells = seen.get(grade_id, [])
             kind = _cell_kind(want["metadata"])
@@ -257,7 +215,7 @@ class SanitizeSubmission(NbGraderPreprocessor):
             if len(cells) > 1:
                 report.add(f"{kind} duplicated", grade_id, f"{len(cells)} copies; one was kept")
             for cell in cells:
-                _audit_cell(cell, grade_id, want, kind, report)
+                _audit_cell(cell, grade_id, want, kind, report, assignment)
 
     @staticmethod
     def _keep_one_cell_per_id(nb, expected):
@@ -305,6 +263,55 @@ class SanitizeSubmission(NbGraderPreprocessor):
             present.add(grade_id)
 
 
+def sanitize(parent, coursedir, nb, resources, report):
+    """Audit ``nb`` against the gradebook into ``report``, repair it, run nbgrader's sanitizing steps."""
+    names = resources["nbgrader"]
+    with Gradebook(names["db_url"]) as gradebook:
+        expected = _expected_cells(gradebook, names["notebook"], names["assignment"])
+    released = _released_notebook(coursedir, names["assignment"], names["notebook"])
+    released_cells = released.cells if released is not None else []
+    order = [cell.metadata["nbgrader"]["grade_id"] for cell in released_cells
+             if "grade_id" in cell.metadata.get("nbgrader", {})]
+    # What the student received: a test cell there lacks its hidden tests.
+    for cell in released_cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in expected:
+            expected[grade_id]["released"] = cell.source
+    SanitizeSubmission._audit(nb, expected, report, names["assignment"])
+    _audit_files(coursedir, names["student"], names["assignment"], report)
+    SanitizeSubmission._keep_one_cell_per_id(nb, expected)
+    SanitizeSubmission._restore_metadata(nb, expected, report)
+    SanitizeSubmission._restore_missing_cells(nb, expected, order)
+    for step in (ClearOutput, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
+        nb, resources = step(parent=parent).preprocess(nb, resources)
+    return nb, resources
+
+
+class _Scratch(Report):
+    """A report that is never saved: for sanitizing a copy ahead of time."""
+
+    def __init__(self):
+        self.data = {"graded": False, "failure": None, "problems": []}
+
+    def save(self):
+        pass
+
+
+def sanitized_copy(converter, path, assignment, student, notebook):
+    """The submitted notebook at ``path`` as the sanitize step will leave it, or None if unreadable.
+
+    Nothing is written: this is what grading ahead in parallel works on (lstm_course.autograde).
+    """
+    try:
+        nb = nbformat.read(path, as_version=4)
+        resources = {"nbgrader": {"student": student, "assignment": assignment, "notebook": notebook,
+                                  "db_url": converter.coursedir.db_url}}
+        nb, _ = sanitize(converter.exporter, converter.coursedir, nb, resources, _Scratch())
+        return nb
+    except Exception:
+        return None
+
+
 def _cell_kind(metadata):
     if metadata["grade"] and metadata["solution"]:
         return "written answer cell"
@@ -340,7 +347,7 @@ def _index_of_last_present(nb, earlier_ids):
     return -1
 
 
-def _audit_cell(cell, grade_id, want, kind, report):
+def _audit_cell(cell, grade_id, want, kind, report, assignment):
     metadata = cell.metadata.get("nbgrader", {})
     if cell.cell_type != want["cell_type"]:
         report.add("cell type changed", grade_id, f"{want['cell_type']} became {cell.cell_type}; restored")
@@ -354,8 +361,11 @@ def _audit_cell(cell, grade_id, want, kind, report):
             report.add("metadata changed", grade_id, f"'{flag}' was changed; restored from the gradebook")
     if want["metadata"]["locked"] and cell.source != want.get("released", want["source"]):
         report.add(f"{kind} edited", grade_id, "restored from the gradebook")
-    if not want["metadata"]["locked"] and cell.cell_type == "code":
-        _audit_code(cell, grade_id, report)
+    if want["metadata"]["solution"] and cell.cell_type == "code":
+        origin = similar_origin(assignment, grade_id, cell.source)
+        if origin:
+            report.add("review", grade_id, f"the answer's code is that of {origin}, token for token "
+                                           f"(names and comments aside)")
 
 
 # What the exchange itself writes beside a submission.
@@ -376,47 +386,6 @@ def _audit_files(coursedir, student, assignment, report):
                        "submitted beside the notebook; not used for grading (only notebooks are)")
 
 
-def _audit_code(cell, label, report):
-    for pattern, meaning in SUSPICIOUS:
-        if pattern.search(cell.source):
-            report.add("review", label, f"the code {meaning}")
-
-
-# --- autograde, stage 2: run and record --------------------------------------------------------
-
-def _error_output(name, message):
-    return nbformat.v4.new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
-
-
-class ExecuteSubmission(Execute):
-    """nbgrader's Execute, which keeps going when the kernel dies.
-
-    nbgrader abandons the whole notebook when the kernel dies. Here the cell
-    that was running gets a ``KernelDied`` error and every later code cell a
-    ``NotRun`` error (so their tests score zero, not full marks for having no
-    output); the cells before keep their results.
-    """
-
-    def preprocess(self, nb, resources=None, km=None):
-        self._died_in = None
-        return super().preprocess(nb, resources, km)
-
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code":
-            return cell, resources
-        if self._died_in is not None:
-            cell.outputs = [_error_output(NOT_RUN, f"not run: the kernel died in cell {self._died_in + 1}")]
-            return cell, resources
-        try:
-            return super().preprocess_cell(cell, resources, index)
-        except DeadKernelError:
-            self._died_in = index
-            cell.outputs.append(_error_output(
-                KERNEL_DIED, "the kernel died while this cell ran (os._exit, a crash or out of "
-                "memory); the cells after it were not run"))
-            return cell, resources
-
-
 class RecordExecution(NbGraderPreprocessor):
     """Write what went wrong while the notebook ran into its report; flag it in the gradebook.
 
@@ -431,6 +400,11 @@ class RecordExecution(NbGraderPreprocessor):
         for index, cell in enumerate(nb.cells):
             if cell.cell_type == "code":
                 self._record_cell(cell, _cell_label(cell, index), report)
+        graded = resources.get("lstm_course", {})
+        report.data["isolation"] = graded.get("isolation", "unknown")
+        report.data["seeds"] = graded.get("seeds", {})
+        if not report.data["isolation"].startswith("bubblewrap"):
+            report.add("unsandboxed", "", f"graded without a sandbox: {report.data['isolation']}")
         report.data["graded"] = True
         report.save()
         if report.problems:
@@ -455,6 +429,8 @@ class RecordExecution(NbGraderPreprocessor):
                 report.add("timeout", label, "the cell ran past the time limit and was interrupted")
             elif output.ename == KERNEL_DIED:
                 report.add("kernel died", label, output.evalue)
+            elif output.ename == GRADER_FAULT:
+                report.add("grader fault", label, output.evalue)
             elif output.ename == NOT_RUN or (timed_out and output.ename == "KeyboardInterrupt"):
                 continue
             elif not is_test and output.ename != "NotImplementedError":
@@ -532,10 +508,12 @@ class StatusCsvExportPlugin(CsvExportPlugin):
     * ``not graded``: a notebook could not be graded; the score columns are
       empty and ``problems`` says why;
     * ``not submitted``: no submission (score 0, as nbgrader exports it).
+
+    ``isolation`` says how each submission's kernel was confined while it was graded.
     """
 
     KEYS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-            "raw_score", "late_submission_penalty", "score", "max_score", "status", "problems"]
+            "raw_score", "late_submission_penalty", "score", "max_score", "status", "problems", "isolation"]
 
     def export(self, gradebook):
         destination = self.to or "grades.csv"
@@ -564,16 +542,18 @@ class StatusCsvExportPlugin(CsvExportPlugin):
             submission = gradebook.find_submission(assignment.name, student.id)
         except MissingEntry:
             row.update(timestamp="", raw_score=0.0, late_submission_penalty=0.0, score=0.0,
-                       status="not submitted", problems="")
+                       status="not submitted", problems="", isolation="")
             return row
-        graded, problems = True, []
+        graded, problems, isolation = True, [], set()
         for notebook in assignment.notebooks:
             ok, found = notebook_status(coursedir, student.id, assignment.name, notebook.name)
             graded = graded and ok
             problems += found
+            report = read_report(coursedir, student.id, assignment.name, notebook.name) or {}
+            isolation.add(report.get("isolation", "not graded"))
         penalty = submission.late_submission_penalty or 0.0
         row.update(timestamp=submission.timestamp or "", late_submission_penalty=penalty,
-                   problems="; ".join(problems))
+                   problems="; ".join(problems), isolation="; ".join(sorted(isolation)))
         if graded:
             row.update(raw_score=submission.score, score=max(0.0, submission.score - penalty),
                        status="flagged" if problems else "ok")

@@ -96,7 +96,8 @@ def numerical_gradient(f, x, df, eps=1e-6):
         grad[ix] = np.sum((p - m) * df) / (2 * eps)
     return grad
 
-# a3's backward passes read the caches of lstm_ref.lstm's forward, which a3 gives its students.
+# a3's backward passes read the caches of the LSTM forward that a3 hands out as code:
+# one LSTMStepCache per step (fields x, h_prev, c_prev, W_ih, W_hh, i, f, g, o, c, tanh_c).
 
 def lstm_step_backward(dh, dc, cache):
     i, f, g, o, c_prev = cache.i, cache.f, cache.g, cache.o, cache.c_prev
@@ -111,23 +112,22 @@ def lstm_step_backward(dh, dc, cache):
     db = np.concatenate([block.sum(0) for block in blocks])
     return dx, dh_prev, dct * f, dW_ih, dW_hh, db
 
-def lstm_backward(dhs, cache, dcT=None):
-    """BPTT written out with the gates of the sequence cache, no step cache."""
-    i, f, g, o = cache.gates
+def lstm_backward(dhs, caches, dcT=None):
+    """BPTT written out with each step's gates, without a step backward."""
     T = dhs.shape[0]
-    dx = np.zeros_like(cache.x); dW_ih = np.zeros_like(cache.W_ih); dW_hh = np.zeros_like(cache.W_hh)
-    db = np.zeros(cache.W_ih.shape[0])
-    dh = np.zeros_like(cache.h0); dc = np.zeros_like(cache.c0) if dcT is None else dcT.copy()
+    W_ih, W_hh = caches[0].W_ih, caches[0].W_hh
+    dx = np.zeros((T,) + caches[0].x.shape); dW_ih = np.zeros_like(W_ih); dW_hh = np.zeros_like(W_hh)
+    db = np.zeros(W_ih.shape[0])
+    dh = np.zeros_like(caches[0].h_prev); dc = np.zeros_like(dh) if dcT is None else dcT.copy()
     for t in range(T - 1, -1, -1):
-        h_prev = cache.hs[t - 1] if t else cache.h0
-        c_prev = cache.cs[t - 1] if t else cache.c0
+        s = caches[t]
         dh = dh + dhs[t]
-        dc = dc + dh * o[t] * (1 - cache.tanh_cs[t] ** 2)
-        da = np.hstack([dc * g[t] * i[t] * (1 - i[t]), dc * c_prev * f[t] * (1 - f[t]),
-                        dc * i[t] * (1 - g[t] ** 2), dh * cache.tanh_cs[t] * o[t] * (1 - o[t])])
-        dx[t] = da @ cache.W_ih
-        dW_ih += da.T @ cache.x[t]; dW_hh += da.T @ h_prev; db += da.sum(0)
-        dh, dc = da @ cache.W_hh, dc * f[t]
+        dc = dc + dh * s.o * (1 - s.tanh_c ** 2)
+        da = np.hstack([dc * s.g * s.i * (1 - s.i), dc * s.c_prev * s.f * (1 - s.f),
+                        dc * s.i * (1 - s.g ** 2), dh * s.tanh_c * s.o * (1 - s.o)])
+        dx[t] = da @ W_ih
+        dW_ih += da.T @ s.x; dW_hh += da.T @ s.h_prev; db += da.sum(0)
+        dh, dc = da @ W_hh, dc * s.f
     return dx, dh, dc, dW_ih, dW_hh, db
 
 def rel_error(a, b):

@@ -1,51 +1,41 @@
 """A term in miniature: one class through nbgrader's own commands, over a local exchange.
 
 In a temporary copy of the course, the instructor generates and releases
-a1_rnn_bptt; three students fetch it, fill it in (one right, one partly wrong,
-one whose notebook kills its kernel) and submit; more submissions are placed
-straight into the submitted folder, as collect would leave them: an empty one,
-every integrity trick, and every way a notebook can be broken. Then one collect,
-one autograde, feedback released and fetched, and one export. Every test below
-reads the results of that single run.
+a1_rnn_bptt; three students fetch it, fill it in (one right in their own words, one
+partly wrong, one whose notebook kills its kernel) and submit; more submissions are
+placed straight into the submitted folder, as collect would leave them: an empty one,
+one that copies the published solutions, an edited one, one with files beside the
+notebook, and every way a notebook can be broken. Then one collect, one autograde,
+feedback released and fetched, and one export. Every test below reads the results of
+that single run. (The attacks on the grading itself are in test_hostile_class.py.)
 
-The oracle for the scores is the assignment's point table: a part earns its
-points when its answer is right, nothing otherwise; a trick earns what an empty
-answer earns.
+The oracle for the scores is the assignment's point table: a part earns its points
+when its answer is right, nothing otherwise.
 """
 
-import csv
 import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
+from class_helpers import (COURSE, answer_sources, autograded, export, fill, grade_cell, insert_after,
+                           nbgrader, place_submission, released as released_of, solution_sources)
 from conftest import ROOT, copy_checkout
 
 pytestmark = pytest.mark.slow
 
 ASSIGNMENT = "a1_rnn_bptt"
-COURSE = "lstm-course"
 POINTS = {"test_rnn_step_forward": 2, "test_rnn_step_backward": 3, "test_rnn_forward": 2,
           "test_rnn_backward": 3, "test_gradient_norms": 2, "test_estimate_growth_factor": 1,
           "answer_slope": 2}
 AUTO_POINTS = sum(points for name, points in POINTS.items() if name.startswith("test_"))
-CELL_TIMEOUT = 10  # seconds; the infinite loop costs this once
+CELL_TIMEOUT = 5  # seconds; the infinite loop costs this once
 
+RIGHT = solution_sources(ASSIGNMENT)
+OWN_WORDS = answer_sources(ASSIGNMENT)
 
-def solution_sources():
-    """grade id -> source of every answer cell of the source notebook (the instructor's answers)."""
-    source = nbformat.read(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    return {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in source.cells
-            if cell.metadata.get("nbgrader", {}).get("solution")}
-
-
-RIGHT = solution_sources()
-
-# Wrong answers of the right shapes: what the tricks are paired with.
+# Wrong answers of the right shapes.
 ZEROS = {
     "rnn_step_forward": "def rnn_step_forward(x, h_prev, W_ih, W_hh, b):\n"
                         "    return np.zeros((x.shape[0], W_hh.shape[0])), (x, h_prev, W_ih, W_hh)",
@@ -64,90 +54,16 @@ ZEROS = {
     "estimate_growth_factor": "def estimate_growth_factor(norms):\n    return 1.0",
 }
 
-TRICK_IMPORT = {
-    "rnn_step_forward": "def rnn_step_forward(x, h_prev, W_ih, W_hh, b):\n"
-                        "    import lstm_ref.rnn\n"
-                        "    return lstm_ref.rnn.rnn_step_forward(x, h_prev, W_ih, W_hh, b)",
-    "rnn_step_backward": "def rnn_step_backward(dh, cache):\n"
-                         "    from lstm_ref.rnn import rnn_step_backward as reference\n"
-                         "    return reference(dh, cache)",
-    "rnn_forward": "import importlib\n"
-                   "def rnn_forward(x, h0, W_ih, W_hh, b):\n"
-                   "    return importlib.import_module('lstm_ref.rnn').rnn_forward(x, h0, W_ih, W_hh, b)",
-    "rnn_backward": "def rnn_backward(dhs, cache):\n"
-                    "    return __import__('lstm_ref.rnn', fromlist=['rnn']).rnn_backward(dhs, cache)",
-    "gradient_norms": "import lstm_course.grading\n"
-                      "def gradient_norms(x, h0, W_ih, W_hh, b,\n"
-                      "                   _reference=lstm_course.grading._reference_gradient_norms):\n"
-                      "    return _reference(x, h0, W_ih, W_hh, b)",
-    "estimate_growth_factor": "from lstm_course.grading import _reference_growth\n"
-                              "def make():\n"
-                              "    reference = _reference_growth\n"
-                              "    def estimate_growth_factor(norms):\n"
-                              "        return reference(norms)\n"
-                              "    return estimate_growth_factor\n"
-                              "estimate_growth_factor = make()",
-}
-
-TRICK_ALIAS = {
-    "rnn_step_forward": "from lstm_ref.rnn import rnn_step_forward",
-    "rnn_step_backward": "from lstm_ref.rnn import rnn_step_backward",
-    "rnn_forward": "import lstm_ref.rnn\nrnn_forward = lstm_ref.rnn.rnn_forward",
-    "rnn_backward": "import functools, lstm_ref.rnn\nrnn_backward = functools.partial(lstm_ref.rnn.rnn_backward)",
-}
-
-PATCH_CHECKERS = (
-    "import math, numpy, numpy.testing, lstm_ref.gradcheck\n"
-    "numpy.allclose = lambda *a, **k: True\n"
-    "numpy.array_equal = lambda *a, **k: True\n"
-    "numpy.testing.assert_allclose = lambda *a, **k: None\n"
-    "math.isclose = lambda *a, **k: True\n"
-    "lstm_ref.gradcheck.rel_error = lambda a, b: 0.0\n")
-
-PATCH_HELPER = (
-    "import unittest.mock, lstm_course.grading as grading\n"
-    "def passes(*args, **kwargs):\n"
-    "    return None\n"
-    "for attempt in (lambda: setattr(grading, 'grade', passes),\n"
-    "                lambda: setattr(grading, 'check', passes),\n"
-    "                lambda: grading.__dict__.__setitem__('grade', passes),\n"
-    "                lambda: grading.SPECS.__setitem__('rnn_step_forward', None),\n"
-    "                lambda: unittest.mock.patch.object(grading, 'verdict', passes).start()):\n"
-    "    try:\n"
-    "        attempt()\n"
-    "    except Exception as refused:\n"
-    "        print('refused:', refused)\n")
-
-FAKE_GRADING = "def check(*args, **kwargs):\n    pass\n\ndef grade(*args, **kwargs):\n    pass\n"
-
-
-def fill(nb, answers):
-    """Put ``answers`` (grade id -> source) into the answer cells of a notebook."""
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = answers[grade_id]
-    return nb
-
-
-def insert_after(nb, grade_id, source):
-    """Add a plain code cell after the cell with ``grade_id``."""
-    index = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
-    return nb
-
-
-def grade_cell(nb, grade_id):
-    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+FAKE_GRADING = "def check(*args, **kwargs):\n    pass\n"
 
 
 def released():
-    return nbformat.read(ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    return released_of(ASSIGNMENT)
 
 
 def bob_answers():
     """Parts 1-3 and 5 right; BPTT forgets the loss's gradient before the last step; 6 and 7 blank."""
-    answers = {k: RIGHT[k] for k in ("rnn_step_forward", "rnn_step_backward", "rnn_forward", "gradient_norms")}
+    answers = {k: OWN_WORDS[k] for k in ("rnn_step_forward", "rnn_step_backward", "rnn_forward", "gradient_norms")}
     answers["rnn_backward"] = (
         "def rnn_backward(dhs, cache):\n"
         "    T = len(cache)\n"
@@ -162,12 +78,11 @@ def bob_answers():
 
 def submissions_in_place():
     """Student id -> (notebook, or text for a broken file; extra files) placed in submitted/."""
-    right = fill(released(), RIGHT)
-    duplicated = fill(released(), RIGHT)
+    duplicated = fill(released(), OWN_WORDS)
     copy = nbformat.from_dict(grade_cell(duplicated, "test_rnn_forward"))
     copy["id"] = "a-copy-of-test-rnn-forward"  # the notebook format wants unique cell ids
     duplicated.cells.insert(len(duplicated.cells) - 1, copy)
-    deleted = fill(released(), RIGHT)
+    deleted = fill(released(), OWN_WORDS)
     deleted.cells.remove(grade_cell(deleted, "test_rnn_forward"))
     edited = fill(released(), ZEROS)
     for cell in edited.cells:
@@ -176,17 +91,14 @@ def submissions_in_place():
             cell.metadata["nbgrader"]["points"] = 100
     return {
         "empty": (released(), {}),
-        "trick_import": (fill(released(), TRICK_IMPORT), {}),
-        "trick_alias": (fill(released(), {**ZEROS, **TRICK_ALIAS}), {}),
-        "trick_checkers": (fill(released(), {**ZEROS, "rnn_step_forward": PATCH_CHECKERS + ZEROS["rnn_step_forward"]}), {}),
-        "trick_helper": (fill(released(), {**ZEROS, "rnn_step_forward": PATCH_HELPER + ZEROS["rnn_step_forward"]}), {}),
+        "copied": (fill(released(), RIGHT), {}),
         "trick_edit": (edited, {}),
         "trick_shadow": (fill(released(), ZEROS), {
-            "lstm_ref.py": FAKE_GRADING, "grading.py": FAKE_GRADING,
-            "lstm_ref/__init__.py": "", "lstm_ref/grading.py": FAKE_GRADING}),
-        "broken_exception": (insert_after(fill(released(), RIGHT), "rnn_forward", "undefined_name + 1"), {}),
-        "broken_loop": (insert_after(fill(released(), RIGHT), "rnn_forward", "while True:\n    pass"), {}),
-        "broken_flood": (insert_after(fill(released(), RIGHT), "rnn_forward",
+            "lstm_ref.py": FAKE_GRADING, "client.py": FAKE_GRADING,
+            "lstm_course/__init__.py": "", "lstm_course/client.py": FAKE_GRADING}),
+        "broken_exception": (insert_after(fill(released(), OWN_WORDS), "rnn_forward", "undefined_name + 1"), {}),
+        "broken_loop": (insert_after(fill(released(), OWN_WORDS), "rnn_forward", "while True:\n    pass"), {}),
+        "broken_flood": (insert_after(fill(released(), OWN_WORDS), "rnn_forward",
                                       "for line in range(200_000):\n    print(line)"), {}),
         "broken_json": ('{"cells": [ {"cell_type": "code", "source": "x = 1" ', {}),
         "broken_duplicate": (duplicated, {}),
@@ -195,10 +107,10 @@ def submissions_in_place():
 
 
 EXCHANGE_STUDENTS = {
-    "alice": lambda: fill(released(), RIGHT),
+    "alice": lambda: fill(released(), OWN_WORDS),
     "bob": lambda: fill(released(), bob_answers()),
     "carol": lambda: insert_after(
-        fill(released(), {k: RIGHT[k] for k in ("rnn_step_forward", "rnn_step_backward")}),
+        fill(released(), {k: OWN_WORDS[k] for k in ("rnn_step_forward", "rnn_step_backward")}),
         "test_rnn_step_backward", "import os\nos._exit(1)"),
 }
 
@@ -212,23 +124,20 @@ class Term:
         self.rows = {}
 
     def work(self, *parts):
-        return self.root / "nbgrader_work" / Path(*parts)
+        return self.root.joinpath("nbgrader_work", *parts)
 
     def autograded(self, student):
-        path = self.work("autograded", student, ASSIGNMENT, f"{ASSIGNMENT}.ipynb")
-        return nbformat.read(path, as_version=4) if path.exists() else None
+        return autograded(self.root, student, ASSIGNMENT)
 
 
 def run(args, cwd, env, expect=0):
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
-                            capture_output=True, text=True)
-    if expect is not None and result.returncode != expect:
-        raise AssertionError(f"nbgrader {' '.join(args)} exited {result.returncode}:\n{result.stderr[-4000:]}")
-    return result
+    return nbgrader(args, cwd, env, expect)
 
 
 def run_students(commands, env):
     """Run one nbgrader command per student at once: {student: (args, cwd)}."""
+    import subprocess
+    import sys
     running = {student: subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for student, (args, cwd) in commands.items()}
@@ -237,24 +146,9 @@ def run_students(commands, env):
         assert process.returncode == 0, f"{student}: nbgrader {commands[student][0]}:\n{err[-3000:]}"
 
 
-def place_submission(term, student, notebook, extra_files):
-    folder = term.work("submitted", student, ASSIGNMENT)
-    folder.mkdir(parents=True)
-    target = folder / f"{ASSIGNMENT}.ipynb"
-    if isinstance(notebook, str):
-        target.write_text(notebook, encoding="utf-8")
-    else:
-        nbformat.write(notebook, target)
-    # What nbgrader's exchange writes beside every submission.
-    (folder / "timestamp.txt").write_text("2026-01-15 12:00:00.000000 UTC")
-    (folder / "submission_secret.txt").write_text(f"secret-of-{student}")
-    for name, text in extra_files.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(text)
-
-
 @pytest.fixture(scope="module")
 def term(tmp_path_factory):
+    import sys
     root = copy_checkout(tmp_path_factory.mktemp("course"))
     shutil.rmtree(root / "nbgrader_work", ignore_errors=True)
     exchange = tmp_path_factory.mktemp("exchange")
@@ -283,7 +177,7 @@ def term(tmp_path_factory):
 
     term.logs["collect"] = run(["collect", ASSIGNMENT], root, env)
     for student, (notebook, extra_files) in submissions_in_place().items():
-        place_submission(term, student, notebook, extra_files)
+        place_submission(root, ASSIGNMENT, student, notebook, extra_files)
 
     # One submission cannot be graded (invalid JSON): autograde says so with exit 1.
     term.logs["autograde"] = run(["autograde", ASSIGNMENT], root, env, expect=1)
@@ -291,9 +185,7 @@ def term(tmp_path_factory):
     term.logs["release_feedback"] = run(["release_feedback", ASSIGNMENT], root, env)
     run_students({s: (["fetch_feedback", ASSIGNMENT, *student_flags, cache[s], f"--student={s}"], homes[s])
                   for s in homes}, env)
-    run(["export", "--to", str(root / "grades.csv")], root, env)
-    with open(root / "grades.csv", newline="", encoding="utf-8") as stream:
-        term.rows = {row["student_id"]: row for row in csv.DictReader(stream)}
+    term.rows = export(root, env)
     return term
 
 
@@ -333,22 +225,18 @@ def test_the_parts_before_a_dying_kernel_keep_their_points_and_the_death_is_repo
     assert row["status"] == "flagged" and "kernel died" in row["problems"]
 
 
-@pytest.mark.parametrize("student", [s for s in submissions_in_place() if s.startswith("trick_")])
-def test_an_integrity_trick_scores_what_an_empty_answer_scores(term, student):
-    assert score(term, student) == score(term, "empty"), term.rows[student]["problems"]
+def test_a_copy_of_the_published_solutions_earns_its_points_and_is_flagged_for_review(term):
+    row = term.rows["copied"]
+    assert float(row["score"]) == AUTO_POINTS
+    assert row["status"] == "flagged" and "published solution" in row["problems"]
+    for part in ("rnn_backward", "gradient_norms"):  # the long answers; short ones coincide by necessity
+        assert f"review in {part}" in row["problems"]
 
 
-def test_calling_the_reference_is_named_in_the_graded_notebook(term):
-    outputs = "\n".join(output.get("evalue", "") for cell in term.autograded("trick_import").cells
-                        for output in cell.get("outputs", []))
-    for called in ("rnn.rnn_step_forward", "rnn.rnn_forward", "grading._reference_gradient_norms",
-                   "grading._reference_growth"):
-        assert f"called lstm_ref.{called} while it was being graded" in outputs
-
-
-def test_answers_that_mention_the_reference_are_flagged_for_review(term):
-    for student in ("trick_import", "trick_alias", "trick_helper"):
-        assert "review" in term.rows[student]["problems"], student
+def test_the_grades_say_each_submission_ran_in_the_sandbox(term):
+    for student, row in term.rows.items():
+        if student != "broken_json":
+            assert row["isolation"].startswith("bubblewrap"), (student, row["isolation"])
 
 
 def test_edited_tests_and_points_are_restored_from_the_gradebook(term):
@@ -358,7 +246,7 @@ def test_edited_tests_and_points_are_restored_from_the_gradebook(term):
         if not grade_id.startswith("test_"):
             continue
         restored, original = grade_cell(graded, grade_id), grade_cell(source, grade_id)
-        assert restored.source == original.source  # hidden tests included
+        assert restored.source == original.source
         assert restored.metadata["nbgrader"]["points"] == points
     row = term.rows["trick_edit"]
     assert "test cell edited" in row["problems"] and "points changed" in row["problems"]
@@ -366,10 +254,10 @@ def test_edited_tests_and_points_are_restored_from_the_gradebook(term):
 
 def test_submitted_files_beside_the_notebook_are_not_copied_for_grading(term):
     folder = term.work("autograded", "trick_shadow", ASSIGNMENT)
-    assert not (folder / "lstm_ref.py").exists() and not (folder / "lstm_ref").exists()
-    assert not (folder / "grading.py").exists()
+    assert not (folder / "lstm_ref.py").exists() and not (folder / "lstm_course").exists()
     row = term.rows["trick_shadow"]
     assert row["status"] == "flagged" and "file ignored in lstm_ref.py" in row["problems"]
+    assert float(row["score"]) == 0.0
 
 
 # --- robustness --------------------------------------------------------------------------------
@@ -424,11 +312,11 @@ def test_every_graded_submission_has_feedback(term):
     assert students == set(term.rows) - {"broken_json"}
 
 
-def test_feedback_never_shows_the_hidden_tests(term):
+def test_feedback_shows_no_hidden_case_and_names_the_seed_that_replays_one(term):
+    bob = term.work("feedback", "bob", ASSIGNMENT, f"{ASSIGNMENT}.html").read_text(encoding="utf-8")
+    assert "replays them" in bob and "seed=" in bob
     for path in feedback_files(term):
-        text = path.read_text(encoding="utf-8")
-        assert "HIDDEN TESTS" not in text, path
-        assert "import grade" not in text and "grade(&quot;" not in text and 'grade("' not in text, path
+        assert "course_secret" not in path.read_text(encoding="utf-8"), path
 
 
 def test_feedback_says_what_went_wrong(term):

@@ -1,0 +1,71 @@
+"""Sweep seeds: does every correct answer pass every graded part on every seed?
+
+    python bench/sweep_seeds.py                  # 2,000 seeds of every part
+    python bench/sweep_seeds.py --seeds 300 lstm_backward check_gradients
+
+For each part, the course's own answer (the solution cells of its assignment) and the
+answer of tests/course/answers.py (written differently: loops, other formulas) are
+graded on seeds 0, 1, …, through the same verdict as a hidden test. A correct answer
+must pass on every seed; the table counts failures (target 0) and shows the first.
+`make test` runs 50 seeds of the same sweep (tests/course/test_grading.py).
+"""
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests" / "course")]
+
+
+def sweep(name, seeds):
+    """(part, seconds, {source: [failing seeds]}, first failure message)."""
+    import torch
+
+    from lstm_course import grading
+    from test_grading import answer_and_forward
+
+    torch.set_num_threads(1)
+    started, failures, first = time.perf_counter(), {}, ""
+    for source in ("course", "answers"):
+        function, forward = answer_and_forward(name, source)
+        failures[source] = []
+        for seed in range(seeds):
+            try:
+                grading.check(name, function, forward=forward, seed=seed)
+            except (AssertionError, NotImplementedError) as error:
+                failures[source].append(seed)
+                first = first or f"{source}, seed {seed}: {error}"
+    return name, time.perf_counter() - started, failures, first
+
+
+def main():
+    from lstm_course.parts import PARTS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="*", help=f"default: all {len(PARTS)}")
+    parser.add_argument("--seeds", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    names = args.parts or sorted(PARTS)
+    print(f"{args.seeds} seeds per part, the course's answer and answers.py's (load average "
+          f"{os.getloadavg()[0]:.1f})\n")
+    print("| part | failures (course) | failures (answers.py) | seconds |")
+    print("|---|---|---|---|")
+    total, messages = 0, []
+    with ProcessPoolExecutor(args.workers) as pool:
+        for name, seconds, failures, first in pool.map(sweep, names, [args.seeds] * len(names)):
+            total += sum(len(seeds) for seeds in failures.values())
+            print(f"| {name} | {len(failures['course'])} | {len(failures['answers'])} | {seconds:.0f} |", flush=True)
+            if first:
+                messages.append(f"{name}: {first}")
+    print(f"\n{total} failures in {len(names) * 2 * args.seeds} gradings of correct answers")
+    for message in messages:
+        print("\n" + message)
+    return 1 if total else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
