@@ -33,10 +33,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 		-c constraints.txt -e '.[all]'
 	touch $@
 
-# tools/execute.py runs the notebooks two at a time into the build's execution cache;
-# jupyter-book alone would run them one after the other.
 book: $(INSTALLED)
-	$(BIN)/python tools/execute.py
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 
 classroom: $(INSTALLED)

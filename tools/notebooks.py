@@ -30,8 +30,8 @@ FOLDER = "notebooks"
 EXTRA, MODULES = "lab", ["lstm_labs", "myst_nb"]
 
 
-def toc_pages(root=ROOT):
-    """The source file of every page of the book's table of contents, in its order."""
+def notebook_pages(root=ROOT):
+    """The pages of the book's table of contents whose source is a Markdown notebook."""
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
     names = [toc["root"]]
 
@@ -44,20 +44,8 @@ def toc_pages(root=ROOT):
     for part in toc.get("parts", []):
         walk(part.get("chapters", []))
     walk(toc.get("chapters", []))
-    pages = []
-    for name in names:
-        sources = [path for path in ((root / name).with_suffix(".md"), (root / name).with_suffix(".ipynb"))
-                   if path.is_file()]
-        if len(sources) != 1:
-            raise ValueError(f"_toc.yml lists {name}: expected one .md or .ipynb source, found {sources}")
-        pages.extend(sources)
-    return pages
-
-
-def notebook_pages(root=ROOT):
-    """The pages of the book whose source is a Markdown notebook."""
-    return [path for path in toc_pages(root)
-            if path.suffix == ".md" and "kernelspec" in jupytext.read(path).metadata]
+    sources = [(root / name).with_suffix(".md") for name in names]
+    return [path for path in sources if path.is_file() and "kernelspec" in jupytext.read(path).metadata]
 
 
 def macro_definitions(config):
