@@ -82,10 +82,11 @@ elif ARGS.openblas_coretype != "native":
 import numpy as np  # noqa: E402  (after the thread settings)
 import torch  # noqa: E402
 
-# Run from a checkout without installing: the repository root holds lstm_ref.
+# Run from a checkout without installing: the repository root holds lstm_ref and lstm_labs.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 from lstm_ref.lstm import lstm_backward, lstm_forward  # noqa: E402
-from lstm_ref.params import init_lstm, params_to_torch  # noqa: E402
+from lstm_labs.convert import params_to_torch  # noqa: E402
+from lstm_ref.params import init_lstm  # noqa: E402
 
 
 def blas_name():
@@ -156,10 +157,19 @@ def median_times(run_ours, run_torch, repeats, warmup=2):
     return [tuple(np.median(np.array(times[run]), axis=0)) for run in (run_ours, run_torch)]
 
 
-def cache_floats(cache):
-    """Numbers the cache owns (arrays it made), apart from the caller's x, h0, c0 and weights."""
-    borrowed = {"x", "h0", "c0", "W_ih", "W_hh"}
-    return sum(getattr(cache, name).size for name in cache._fields if name not in borrowed)
+def cache_floats(cache, borrowed):
+    """Numbers held by the arrays of the cache, each array counted once, apart from the caller's.
+
+    ``borrowed`` are the caller's arrays (x, h0, c0 and the weights); a view of one
+    of them (x_t of x) is theirs too.
+    """
+    owned = {}
+    for step in cache.steps:
+        for array in step:
+            base = array if array.base is None else array.base
+            if not any(base is theirs for theirs in borrowed):
+                owned[id(base)] = base.size
+    return sum(owned.values())
 
 
 def main():
@@ -190,15 +200,16 @@ def main():
                 lambda: run_lstm_ref(*case), make_torch_run(*case), repeats
             )
             cache = run_lstm_ref(*case)
+            x, h0, c0, params, _ = case
             target = TARGETS.get((label, np.dtype(dtype).name))
             target_text = f"≤{target:.1f}" if target else "-"
             print(
                 f"{label:<8}{str((T, N, D, H)):<20}{np.dtype(dtype).name:<9}"
                 f"{1e3 * ours:>12.1f}{1e3 * theirs:>10.1f}{ours / theirs:>7.2f}{ours_cpu / theirs_cpu:>11.2f}"
-                f"{target_text:>8}  {cache_floats(cache) / (T * N * H):.1f}·T·N·H floats"
+                f"{target_text:>8}  {cache_floats(cache, [x, h0, c0, *params]) / (T * N * H):.1f}·T·N·H floats"
             )
     print()
-    print("cache: the floats lstm_forward's cache holds beyond the caller's arrays (gates 4, c, tanh c, h).")
+    print("cache: the floats lstm_forward's cache holds beyond the caller's arrays (i, f, g, o, c, tanh c, h).")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from lstm_labs.models import (
     LSTMClassifier,
     RNNClassifier,
     SequenceClassifier,
+    autograd_node_counts,
     make_classifier,
     set_forget_bias,
 )
@@ -29,8 +30,8 @@ from lstm_labs.training import (
     evaluate,
     progress_bar,
     seed_everything,
-    steps_with_progress,
     train_full_batch,
+    train_minibatches,
     train_on_stream,
 )
 
@@ -40,6 +41,7 @@ __all__ = [
     "RNNClassifier",
     "SequenceClassifier",
     "as_tensors",
+    "autograd_node_counts",
     "choose_device",
     "evaluate",
     "make_classifier",
@@ -49,9 +51,9 @@ __all__ = [
     "save_figure",
     "seed_everything",
     "set_forget_bias",
-    "steps_with_progress",
     "stored_run",
     "train_full_batch",
+    "train_minibatches",
     "train_on_stream",
     "write_json",
 ]

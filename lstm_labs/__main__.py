@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from lstm_ref._checks import check_int, check_number
+
 EXAMPLES = """\
 examples:
   python -m lstm_labs weather --scale book --out lab_results/weather
@@ -29,43 +31,25 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
+def _argument_type(convert, expected):
+    """An argparse type: ``convert(text)``, or the one-line error "must be <expected>, got '<text>'"."""
+
+    def parse(text):
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
+
+    return parse
 
 
-def non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
-
-
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
-    return value
-
-
-def clip_norm(text):
-    if text.lower() == "none":
-        return None
-    try:
-        return positive_float(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0 or 'none', got {text!r}") from None
+positive_int = _argument_type(lambda text: check_int("value", int(text), minimum=1), "an integer >= 1")
+non_negative_int = _argument_type(lambda text: check_int("value", int(text), minimum=0), "an integer >= 0")
+positive_float = _argument_type(lambda text: check_number("value", float(text), above=0), "a number > 0")
+clip_norm = _argument_type(
+    lambda text: None if text.lower() == "none" else check_number("value", float(text), above=0),
+    "a number > 0 or 'none'",
+)
 
 
 def _common_options(parser, default_out):

@@ -9,8 +9,8 @@ and ``b_hh``; the RNN and the LSTM only ever use their sum, which is lstm_ref's
 import numpy as np
 import torch
 
-from lstm_ref._checks import check_arrays, float_dtype
-from lstm_ref.params import GRUParams, LSTMParams, RNNParams, _float_dtype
+from lstm_ref._checks import check_dtype_argument, check_recurrent_parameters, float_dtype
+from lstm_ref.params import GRUParams, LSTMParams, RNNParams
 
 # Gate blocks per layer kind, and the torch class that holds them.
 _GATES = {RNNParams: 1, LSTMParams: 4, GRUParams: 3}
@@ -82,7 +82,7 @@ def _torch_dtype(dtype):
     """torch.float32 or torch.float64 for a NumPy or torch float dtype; ValueError otherwise."""
     if dtype in (torch.float32, torch.float64):
         return dtype
-    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[_float_dtype(dtype)]
+    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[check_dtype_argument(dtype)]
 
 
 def params_to_torch(params, dtype=None):
@@ -109,19 +109,16 @@ def params_to_torch(params, dtype=None):
     kind = type(params)
     if kind not in _GATES:
         raise ValueError(f"params must be an RNNParams, LSTMParams or GRUParams, got {kind.__name__}")
-    gates = _GATES[kind]
-    rows = f"{gates}H" if gates > 1 else "H"
-    specs = [("W_hh", params.W_hh, (rows, "H")), ("W_ih", params.W_ih, (rows, "D"))]
-    specs += [(name, getattr(params, name), (rows,)) for name in kind._fields[2:]]
+    biases = [(name, getattr(params, name)) for name in kind._fields[2:]]
     params_dtype = float_dtype("W_ih", params.W_ih)
-    (W_hh, W_ih, *biases), sizes = check_arrays(specs, params_dtype)
-    torch_dtype = _torch_dtype(params_dtype if dtype is None else dtype)
+    W_ih, W_hh, *biases = check_recurrent_parameters(params.W_ih, params.W_hh, biases, _GATES[kind], params_dtype)
+    torch_dtype = _torch_dtype(W_ih.dtype if dtype is None else dtype)
 
     layer_class = getattr(torch.nn, _TORCH_NAMES[kind])
     # The constructor draws PyTorch's initialisation, which we overwrite at once;
     # fork_rng keeps those draws out of the caller's random stream.
     with torch.random.fork_rng(devices=[]):
-        layer = layer_class(sizes["D"], sizes["H"], dtype=torch_dtype)
+        layer = layer_class(W_ih.shape[1], W_hh.shape[1], dtype=torch_dtype)
     if kind is not GRUParams:
         biases = [biases[0], np.zeros_like(biases[0])]
     names = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]

@@ -14,6 +14,8 @@ probabilities, and ``torch.nn.functional.cross_entropy`` takes the logits.
 import torch
 from torch import nn
 
+from lstm_ref._checks import check_int
+
 RECURRENT_LAYERS = {"LSTM": nn.LSTM, "RNN": nn.RNN, "GRU": nn.GRU}
 
 
@@ -39,8 +41,7 @@ class SequenceClassifier(nn.Module):
             raise ValueError(f"cell must be one of {sorted(RECURRENT_LAYERS)}, got {cell!r}")
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
                             ("num_classes", num_classes), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            check_int(name, value, minimum=1)
         if forget_bias is not None and cell != "LSTM":
             raise ValueError(f"forget_bias applies to the LSTM only, got it for {cell}")
         self.cell = cell
@@ -95,3 +96,21 @@ class GRUClassifier(SequenceClassifier):
 def make_classifier(cell, forget_bias=None, **sizes):
     """The classifier for ``cell`` ("LSTM", "RNN" or "GRU"), built with ``sizes``."""
     return SequenceClassifier(cell, forget_bias=forget_bias, **sizes)
+
+
+def autograd_node_counts(layer, inputs):
+    """Count the nodes, by name, of the autograd graph of one forward pass of a recurrent ``layer``.
+
+    One ``MkldnnRnnLayerBackward0`` node means PyTorch ran the layer as one fused
+    oneDNN kernel; ``AddmmBackward0`` nodes are matrix products, step by step.
+    """
+    outputs, _ = layer(inputs)
+    counts, seen, pending = {}, set(), [outputs.grad_fn]
+    while pending:
+        node = pending.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        counts[node.name()] = counts.get(node.name(), 0) + 1
+        pending.extend(next_node for next_node, _ in node.next_functions)
+    return counts

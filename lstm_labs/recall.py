@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from lstm_ref import data
+from lstm_ref import data, diagnostics
+from lstm_ref._checks import check_int
 from lstm_labs.convert import params_from_torch
 from lstm_labs.models import make_classifier
 from lstm_labs.results import provenance
@@ -129,8 +130,7 @@ def gradient_ratios(model, length, num_sequences=64, rng=0):
         return (p / len(targets)) @ W_out
 
     dx = _numpy_forward_backward(model.recurrent, x, dloss_dh_last)
-    norms = np.linalg.norm(dx.reshape(length, -1), axis=1)
-    return norms[::-1] / norms[-1]
+    return diagnostics.gradient_ratios(dx)
 
 
 def ratio_curves(labels, hidden_size, length, seeds, num_sequences=64):
@@ -176,8 +176,8 @@ def run_recall(scale="book", lags=None, seeds=None, models=None, steps=None, bat
     unknown = [label for label in models if label not in RECALL_MODELS]
     if unknown:
         raise ValueError(f"models must be among {list(RECALL_MODELS)}, got {unknown}")
-    if any(isinstance(lag, bool) or not isinstance(lag, int) or lag < 1 for lag in lags):
-        raise ValueError(f"lags must be integers >= 1, got {list(lags)}")
+    for lag in lags:
+        check_int("every lag", lag, minimum=1)
     steps = chosen.steps if steps is None else steps
     batch = chosen.batch if batch is None else batch
     hidden_size = chosen.hidden_size if hidden_size is None else hidden_size

@@ -1,7 +1,7 @@
-"""The sLSTM in PyTorch: the twin of ``lstm_ref.xlstm``, a layer, a classifier, a recall comparison.
+"""The sLSTM in PyTorch: the twin of ``lstm_ref.slstm``, a layer, a classifier, a recall comparison.
 
 :func:`slstm_step` computes, with torch operations, exactly what
-``lstm_ref.xlstm.slstm_step_forward`` computes, with the same parameters
+``lstm_ref.slstm.slstm_step_forward`` computes, with the same parameters
 (``W`` (4H, D), per-head ``R`` (4H, d), ``b`` (4H,), gate order i, f, z, o) and
 the same stabiliser, so autograd through it checks the NumPy backward:
 
@@ -29,7 +29,8 @@ from lstm_ref import data
 from lstm_labs.models import make_classifier
 from lstm_labs.results import provenance
 from lstm_labs.training import as_tensors, choose_device, seed_everything, train_on_stream
-from lstm_ref.xlstm import FORGET_GATES, SLSTMParams
+from lstm_ref._checks import check_int
+from lstm_ref.slstm import FORGET_GATES, SLSTMParams
 
 CHANCE = 1 / 3
 
@@ -46,7 +47,7 @@ def slstm_step(x, h_prev, c_prev, n_prev, m_prev, W, R, b, forget_gate="sigmoid"
     """One stabilised sLSTM step in torch; returns (h, c, n, m), each (N, H).
 
     ``x`` is (N, D), the states (N, H), ``W`` (4H, D), ``R`` (4H, d), ``b`` (4H,).
-    The twin of ``lstm_ref.xlstm.slstm_step_forward``.
+    The twin of ``lstm_ref.slstm.slstm_step_forward``.
     """
     return _step_from_input_term(x @ W.T + b, h_prev, c_prev, n_prev, m_prev, R, forget_gate)
 
@@ -92,8 +93,7 @@ class SLSTMLayer(nn.Module):
                  dtype=None):
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_heads", num_heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            check_int(name, value, minimum=1)
         if hidden_size % num_heads:
             raise ValueError(f"num_heads must divide hidden_size = {hidden_size}, got {num_heads}")
         if forget_gate not in FORGET_GATES:
@@ -151,8 +151,7 @@ class SLSTMClassifier(nn.Module):
     def __init__(self, input_size=3, hidden_size=10, num_classes=3, num_heads=1, forget_gate="sigmoid",
                  forget_bias=None):
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
+        check_int("num_classes", num_classes, minimum=1)
         self.cell = "sLSTM"
         self.recurrent = SLSTMLayer(input_size, hidden_size, num_heads, forget_gate, forget_bias)
         self.head = nn.Linear(hidden_size, num_classes)
@@ -189,8 +188,8 @@ def run_slstm_recall(lags=(5, 20), seeds=(0,), steps=300, batch=128, hidden_size
     accuracy) and ``provenance``; with ``keep_models``, also ``models``, mapping
     ``(label, lag, seed)`` to the trained model (not JSON).
     """
-    if any(isinstance(lag, bool) or not isinstance(lag, int) or lag < 1 for lag in lags):
-        raise ValueError(f"lags must be integers >= 1, got {list(lags)}")
+    for lag in lags:
+        check_int("every lag", lag, minimum=1)
     for forget_gate in forget_gates:
         if forget_gate not in FORGET_GATES:
             raise ValueError(f"forget_gates must hold 'exp' or 'sigmoid', got {forget_gate!r}")

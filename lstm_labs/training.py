@@ -1,14 +1,17 @@
-"""Device choice, seeding, and the two training loops of the labs.
+"""Device choice, seeding, and the training loop of the labs.
 
 ``train_full_batch`` is the published procedure: the whole training set is one
 batch, one Adam step per epoch. ``train_on_stream`` draws a fresh batch for
 every step (the delayed-recall task), so nothing can be memorised.
+``train_minibatches`` passes over a training set in shuffled minibatches, with
+early stopping if asked. All three run the same loop.
 
-Both keep the data on the chosen device, show a progress bar only where someone
+They keep the data on the chosen device, show a progress bar only where someone
 watches it (a terminal, or a notebook open in Jupyter or Colab; never in the built
 book), and return plain Python lists so that results go straight into JSON.
 """
 
+import copy
 import math
 import random
 import sys
@@ -16,6 +19,8 @@ import sys
 import numpy as np
 import torch
 from tqdm import tqdm
+
+from lstm_ref._checks import check_int, check_number
 
 # Devices whose choice was already printed: "printed once" per process and device.
 _ANNOUNCED = set()
@@ -58,8 +63,7 @@ def seed_everything(seed):
     The returned ``np.random.Generator`` is what the labs draw their data from; the
     global seeds make any other use of ``random``/``np.random``/``torch`` repeatable.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    check_int("seed", seed, minimum=0)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # seeds every CUDA device as well
@@ -114,14 +118,6 @@ def progress_bar(total, description, show=None):
     return notebook_or_terminal_tqdm(total=total, desc=description, leave=False, dynamic_ncols=True)
 
 
-def steps_with_progress(steps, description, show=None):
-    """The steps ``1, 2, ..., steps``, counted by a ``progress_bar`` as a loop runs over them."""
-    with progress_bar(steps, description, show) as bar:
-        for step in range(1, steps + 1):
-            yield step
-            bar.update(1)
-
-
 def as_tensors(inputs, targets, device):
     """NumPy one-hot inputs ``(T, N, D)`` and class targets ``(N,)`` as tensors on ``device``."""
     return (torch.as_tensor(inputs, dtype=torch.float32, device=device),
@@ -140,60 +136,110 @@ def evaluate(model, inputs, targets):
     return float(loss), float(accuracy)
 
 
-def _step(model, optimizer, inputs, targets, clip_norm):
-    """One Adam step on one batch; returns the loss before the step and the gradient norm.
+def _flat_gradient(parameters):
+    """All the gradients of ``parameters`` as one vector."""
+    return torch.cat([parameter.grad.reshape(-1) for parameter in parameters if parameter.grad is not None])
+
+
+def angle_degrees(a, b):
+    """The angle between vectors a and b in degrees, from their unit vectors (accurate near 0)."""
+    a, b = a.double() / a.double().norm(), b.double() / b.double().norm()
+    return math.degrees(2 * math.atan2(float((a - b).norm()), float((a + b).norm())))
+
+
+def _step(model, optimizer, inputs, targets, clipping):
+    """One optimiser step on one batch; returns the loss before the step, the gradient norm and what clipping did.
 
     The gradient norm is the 2-norm over all parameters, measured before clipping.
+    ``clipping`` is ``(clip_norm, clip_value, watch)``: rescale the gradient to
+    norm at most ``clip_norm``, or clip every entry to [−clip_value, clip_value]
+    (None: neither); with ``watch``, also the angle between the gradient the
+    optimiser receives and the unclipped one, and whether clipping changed it.
     """
+    clip_norm, clip_value, watch = clipping
     optimizer.zero_grad(set_to_none=True)
     loss = torch.nn.functional.cross_entropy(model(inputs), targets)
     loss.backward()
-    max_norm = math.inf if clip_norm is None else clip_norm
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    parameters = list(model.parameters())
+    unclipped = _flat_gradient(parameters) if watch else None
+    if clip_value is None:
+        grad_norm = torch.nn.utils.clip_grad_norm_(parameters, math.inf if clip_norm is None else clip_norm)
+    else:
+        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
+        torch.nn.utils.clip_grad_value_(parameters, clip_value)
+    watched = None
+    if watch:
+        received = _flat_gradient(parameters)
+        watched = (angle_degrees(received, unclipped), not torch.equal(received, unclipped))
     optimizer.step()
-    return loss.detach(), grad_norm.detach()
+    return loss.detach(), grad_norm.detach(), watched
 
 
-def _check_positive(value, name, allow_none=False):
-    if allow_none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+def _train(model, next_batch, heldout, steps, settings, show_progress, description, unit, steps_per_unit=1):
+    """The loop every trainer shares: an optimiser on ``next_batch()`` for ``steps`` steps.
 
-
-def _train(model, next_batch, heldout, steps, lr, clip_norm, eval_every, show_progress,
-           description, unit):
-    """The loop both trainers share: Adam on ``next_batch()`` for ``steps`` steps.
-
+    ``settings`` holds lr, clip_norm, clip_value, eval_every, optimizer,
+    patience, restore_best and watch_clipping (see :func:`train_on_stream`).
     Held-out loss and accuracy are measured every ``eval_every`` steps and after the
-    last, and recorded under ``heldout_<unit>`` (the step or epoch numbers),
-    ``heldout_loss`` and ``heldout_accuracy``.
+    last, and recorded under ``heldout_<unit>`` (the step or epoch numbers: the
+    step divided by ``steps_per_unit``), ``heldout_loss`` and ``heldout_accuracy``.
     """
-    _check_positive(steps, unit + "s")
-    _check_positive(lr, "lr")
-    _check_positive(clip_norm, "clip_norm", allow_none=True)
-    _check_positive(eval_every, "eval_every")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses, norms = [], []
+    check_number("lr", settings["lr"], above=0)
+    for name in ("clip_norm", "clip_value"):
+        if settings[name] is not None:
+            check_number(name, settings[name], above=0)
+    if settings["clip_norm"] is not None and settings["clip_value"] is not None:
+        raise ValueError("clip_norm and clip_value cannot both be set: choose one way to clip")
+    check_int("eval_every", settings["eval_every"], minimum=1)
+    patience = settings["patience"]
+    if patience is not None:
+        check_int("patience", patience, minimum=1)
+    if heldout is None and (patience is not None or settings["restore_best"]):
+        raise ValueError("patience and restore_best need a held-out set")
+    optimizer = settings["optimizer"](model.parameters(), lr=settings["lr"])
+    clipping = (settings["clip_norm"], settings["clip_value"], settings["watch_clipping"])
+    losses, norms, watched = [], [], []
     history = {f"heldout_{unit}": [], "heldout_loss": [], "heldout_accuracy": []}
+    best_loss, best_evaluation, best_weights = math.inf, 0, None
     model.train()
     with progress_bar(steps, description, show_progress) as bar:
         for step in range(1, steps + 1):
-            loss, norm = _step(model, optimizer, *next_batch(), clip_norm)
+            loss, norm, step_watched = _step(model, optimizer, *next_batch(), clipping)
             losses.append(loss)
             norms.append(norm)
-            if heldout is not None and (step % eval_every == 0 or step == steps):
-                heldout_loss, heldout_accuracy = evaluate(model, *heldout)
-                history[f"heldout_{unit}"].append(step)
-                history["heldout_loss"].append(heldout_loss)
-                history["heldout_accuracy"].append(heldout_accuracy)
+            watched.append(step_watched)
             if not bar.disable:
                 bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
                 bar.update(1)
+            if heldout is None or (step % settings["eval_every"] and step != steps):
+                continue
+            heldout_loss, heldout_accuracy = evaluate(model, *heldout)
+            history[f"heldout_{unit}"].append(step // steps_per_unit)
+            history["heldout_loss"].append(heldout_loss)
+            history["heldout_accuracy"].append(heldout_accuracy)
+            if heldout_loss < best_loss:
+                best_loss, best_evaluation = heldout_loss, len(history["heldout_loss"])
+                history[f"best_{unit}"] = step // steps_per_unit
+                if settings["restore_best"]:
+                    # A copy: the optimiser goes on changing the model's own tensors.
+                    best_weights = copy.deepcopy(model.state_dict())
+            elif patience is not None and len(history["heldout_loss"]) - best_evaluation >= patience:
+                break  # `patience` evaluations in a row without a lower held-out loss
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
     # One transfer at the end: no per-step device synchronisation on a GPU.
     history["train_loss"] = torch.stack(losses).cpu().tolist()
     history["grad_norm"] = torch.stack(norms).cpu().tolist()
+    if settings["watch_clipping"]:
+        history["angle"] = [angle for angle, _ in watched]
+        history["clipped"] = [clipped for _, clipped in watched]
     return history
+
+
+def _settings(lr, clip_norm, eval_every, optimizer=torch.optim.Adam, clip_value=None, patience=None,
+              restore_best=False, watch_clipping=False):
+    return dict(lr=lr, clip_norm=clip_norm, eval_every=eval_every, optimizer=optimizer, clip_value=clip_value,
+                patience=patience, restore_best=restore_best, watch_clipping=watch_clipping)
 
 
 def train_full_batch(model, train, heldout=None, epochs=400, lr=0.01, clip_norm=None,
@@ -209,18 +255,63 @@ def train_full_batch(model, train, heldout=None, epochs=400, lr=0.01, clip_norm=
     - ``heldout_epoch``, ``heldout_loss``, ``heldout_accuracy``: measured after the
       steps of epochs ``eval_every, 2 eval_every, ...`` and after the last epoch.
     """
-    return _train(model, lambda: train, heldout, epochs, lr, clip_norm, eval_every,
+    check_int("epochs", epochs, minimum=1)
+    return _train(model, lambda: train, heldout, epochs, _settings(lr, clip_norm, eval_every),
                   show_progress, description, unit="epoch")
 
 
 def train_on_stream(model, next_batch, heldout, steps=1000, lr=0.01, clip_norm=None,
-                    eval_every=100, show_progress=None, description="training"):
-    """Train ``model`` with Adam on a fresh batch ``next_batch()`` at every step.
+                    eval_every=100, show_progress=None, description="training", **options):
+    """Train ``model`` with Adam (or ``optimizer``) on a fresh batch ``next_batch()`` at every step.
 
     ``next_batch()`` returns an ``(inputs, targets)`` tensor pair on the model's
     device; ``heldout`` is a fixed pair never trained on. Returns a dict of lists:
     ``train_loss[s]`` and ``grad_norm[s]`` for every step, and ``heldout_step``,
     ``heldout_loss``, ``heldout_accuracy`` every ``eval_every`` steps and at the end.
+
+    ``options``, keyword only:
+
+    - ``optimizer``: ``optimizer(parameters, lr=lr)`` makes it (default ``torch.optim.Adam``);
+    - ``clip_value``: clip every gradient entry to [−clip_value, clip_value]
+      instead of clipping the norm (``clip_norm``);
+    - ``watch_clipping``: record at every step ``angle``, the angle in degrees
+      between the gradient the optimiser receives and the unclipped one, and
+      ``clipped``, whether clipping changed it;
+    - ``patience``: stop after this many evaluations without a lower held-out
+      loss; ``restore_best``: load the weights of the evaluation with the lowest
+      held-out loss at the end. ``best_step`` is that evaluation's step.
     """
-    return _train(model, next_batch, heldout, steps, lr, clip_norm, eval_every,
+    check_int("steps", steps, minimum=1)
+    return _train(model, next_batch, heldout, steps, _settings(lr, clip_norm, eval_every, **options),
                   show_progress, description, unit="step")
+
+
+def train_minibatches(model, train, heldout, epochs=40, batch_size=32, lr=0.01, clip_norm=None, seed=0,
+                      show_progress=None, description="training", **options):
+    """Train ``model`` with Adam on shuffled minibatches of ``train``, ``epochs`` passes over it.
+
+    Every epoch draws a new order of the N training sequences (from a generator
+    seeded with ``seed``, so a run repeats) and takes one step per batch of
+    ``batch_size`` of them; the held-out loss and accuracy are measured after
+    every epoch. Returns a dict of lists: ``train_loss`` and ``grad_norm`` for
+    every step (batch), and ``heldout_epoch``, ``heldout_loss`` and
+    ``heldout_accuracy``. ``options`` are those of :func:`train_on_stream`; with
+    ``patience`` (in epochs) and ``restore_best`` this is early stopping, and
+    ``best_epoch`` is the epoch with the lowest held-out loss.
+    """
+    inputs, targets = train
+    check_int("epochs", epochs, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    order = torch.Generator().manual_seed(seed)
+    batches = []
+
+    def next_batch():
+        if not batches:  # a new epoch: a new order
+            batches.extend(torch.randperm(len(targets), generator=order).split(batch_size))
+        batch = batches.pop(0)
+        return inputs[:, batch], targets[batch]
+
+    steps_per_epoch = math.ceil(len(targets) / batch_size)
+    settings = _settings(lr, clip_norm, steps_per_epoch, **options)
+    return _train(model, next_batch, heldout, epochs * steps_per_epoch, settings, show_progress, description,
+                  unit="epoch", steps_per_unit=steps_per_epoch)

@@ -8,30 +8,70 @@ reported where it is made, in the book's notation::
 The rules, the same for every module:
 
 * **Shapes.** An expected shape is written with the book's symbols
-  (``T, N, D, H`` and multiples such as ``4H``). The parameters fix the sizes
-  (``H`` from the 4H rows of ``W_hh``, ``D`` from ``W_ih``), the input ``x``
-  fixes ``N`` (and ``T``), and every later argument is checked against them.
-  Every size must be at least 1.
+  (``T, N, D, H`` and multiples such as ``4H``) and with the numbers that the
+  arguments checked before it fixed: the parameters fix ``H`` and ``D``, the
+  input ``x`` fixes ``N`` (and ``T``), and every later argument is checked
+  against them. Every size must be at least 1.
 * **Dtypes.** Arrays hold float32 or float64 numbers; integer, boolean,
   complex and other dtypes are rejected.
 * **One computation dtype: the input's.** A forward runs in the dtype of its
   input ``x``, a backward in the dtype of its cache. Any other floating array
   is converted to that dtype (into a new array: the caller's array is never
   changed). So float32 ``x`` gives float32 outputs and gradients even with
-  float64 parameters, and float64 ``x`` gives float64 results. We convert
-  rather than reject because the common slip, ``np.zeros((N, H))`` (float64)
-  as the initial state of a float32 sequence, is harmless.
+  float64 parameters. We convert rather than reject because the common slip,
+  ``np.zeros((N, H))`` (float64) as the initial state of a float32 sequence,
+  is harmless.
 * **Finite values.** NaN or inf in any argument is rejected: it would only
   propagate into every output.
+* **Numbers.** A count (a size, a number of steps) is an ``int`` of at least
+  some minimum (:func:`check_int`); a real setting such as a bias value or a
+  learning rate is a finite ``int`` or ``float`` (:func:`check_number`). A bool
+  is neither.
 """
 
-import re
+import math
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-_SYMBOL = re.compile(r"^(\d*)([A-Za-z_]\w*)$")
+
+def check_int(name, value, minimum=0):
+    """Return ``value`` as an int if it is an integer (not a bool) of at least ``minimum``.
+
+    Raises ValueError, e.g. "look_back must be an integer >= 1, got 0".
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_number(name, value, above=None):
+    """Return ``value`` as a float if it is a finite real number (not a bool), larger than ``above`` if given.
+
+    Raises ValueError, e.g. "forget_bias must be a finite number, got nan" or
+    "lr must be a finite number > 0, got -1".
+    """
+    bound = "" if above is None else f" > {above}"
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+        or (above is not None and not value > above)
+    ):
+        raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
+    return float(value)
+
+
+def check_dtype_argument(dtype):
+    """float32 or float64 from a ``dtype`` argument (anything np.dtype takes); ValueError otherwise."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as error:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}") from error
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
 
 
 def float_dtype(name, value):
@@ -43,11 +83,10 @@ def float_dtype(name, value):
 
 
 def as_float_array(name, value, dtype):
-    """Return ``value`` as an array of ``dtype`` (float32 or float64), never a view that we write to.
+    """``value`` as an array of ``dtype`` (float32 or float64); ``value`` itself if it already is one.
 
     Raises ValueError if ``value`` does not hold float32 or float64 numbers.
-    The result is ``value`` itself when it already is such an array: callers
-    only read it.
+    Callers only read the result, so returning the caller's own array is safe.
     """
     float_dtype(name, value)
     array = np.asarray(value)
@@ -58,68 +97,36 @@ def as_float_array(name, value, dtype):
     return array
 
 
-def _parse(symbol):
-    """Split a size symbol into (factor, letter): "4H" -> (4, "H"), "N" -> (1, "N")."""
-    match = _SYMBOL.match(symbol)
-    if match is None:
-        raise AssertionError(f"bad size symbol {symbol!r}")
-    factor, letter = match.groups()
-    return (int(factor) if factor else 1), letter
+def _shape_text(sizes):
+    """A shape written as Python writes it: (40, 10), (40,) and ()."""
+    sizes = [str(size) for size in sizes]
+    return "(" + ", ".join(sizes) + ("," if len(sizes) == 1 else "") + ")"
 
 
-def _format(items):
-    """Format a shape like Python does: (40, 10), (40,) and ()."""
-    items = [str(item) for item in items]
-    if len(items) == 1:
-        return f"({items[0]},)"
-    return "(" + ", ".join(items) + ")"
+def check_shape(name, array, symbols, sizes):
+    """Raise ValueError unless ``array`` has the shape ``sizes``, every size at least 1.
 
+    ``symbols`` names each axis in the book's notation, e.g. ``("4H", "H")``,
+    and ``sizes`` gives the numbers, e.g. ``(40, 10)``. A size of None is one
+    that this array fixes itself (N and T for ``x``, D for ``W_ih``): any size
+    is accepted there, and the message shows the array's own. The message gives
+    both forms::
 
-def _bind_sizes(shape, dims, sizes):
-    """Learn, from an array of the right rank, the sizes that ``sizes`` does not know yet.
-
-    Each unknown letter is read from its first axis, "4H" included (40 gives
-    H = 10), unless that axis is not a multiple of the factor; then from its next.
+        W_hh must have shape (4H, H) = (40, 10), got (40, 9)
+        x must have shape (T, N, D) = (T, N, 3), got (5, 3)     (wrong rank: T, N unknown)
     """
-    for symbol, got in zip(dims, shape):
-        factor, letter = _parse(symbol)
-        if letter not in sizes and got > 0 and got % factor == 0:
-            sizes[letter] = got // factor
-
-
-def _expected_sizes(dims, sizes):
-    """The expected shape as a tuple: (40, 10) for ("4H", "H") with H = 10; unknown letters stay symbols."""
-    expected = []
-    for symbol in dims:
-        factor, letter = _parse(symbol)
-        expected.append(factor * sizes[letter] if letter in sizes else symbol)
-    return tuple(expected)
-
-
-def expected_shape(dims, sizes):
-    """The expected shape as text, e.g. "(4H, H) = (40, 10)", or "(N, D) = (N, 3)"."""
-    symbolic = _format(dims)
-    numeric = _format(_expected_sizes(dims, sizes))
-    return symbolic if numeric == symbolic else f"{symbolic} = {numeric}"
-
-
-def check_shape(name, array, dims, sizes):
-    """Check ``array.shape`` against the symbolic ``dims``; learn unknown sizes into ``sizes``.
-
-    ``dims`` is a tuple of the book's symbols, e.g. ``("4H", "H")`` or
-    ``("T", "N", "D")``; ``sizes`` maps a letter to its known value and is
-    updated in place with the letters this array defines.
-    """
-    shape = tuple(np.shape(array))
-    if len(shape) == len(dims):
-        _bind_sizes(shape, dims, sizes)
-    expected = expected_shape(dims, sizes)
-    if len(shape) == len(dims) and 0 in shape:
-        raise ValueError(
-            f"{name} must have shape {expected} with every size at least 1, got {_format(shape)}"
-        )
-    if shape != _expected_sizes(dims, sizes):
-        raise ValueError(f"{name} must have shape {expected}, got {_format(shape)}")
+    shape = np.shape(array)
+    if len(shape) == len(symbols):
+        sizes = [got if size is None and got > 0 else size for got, size in zip(shape, sizes)]
+    expected = [symbol if size is None else size for symbol, size in zip(symbols, sizes)]
+    text = _shape_text(symbols)
+    if expected != list(symbols):
+        text += " = " + _shape_text(expected)
+    if len(shape) == len(symbols) and 0 in shape:
+        got = _shape_text(shape)
+        raise ValueError(f"{name} must have shape {text} with every size at least 1, got {got}")
+    if list(shape) != expected:
+        raise ValueError(f"{name} must have shape {text}, got {_shape_text(shape)}")
 
 
 def check_finite(name, array):
@@ -129,48 +136,53 @@ def check_finite(name, array):
         index = tuple(int(i) for i in np.argwhere(~finite)[0])
         raise ValueError(
             f"{name} must be finite, got {array[index]} at index {index} "
-            f"of an array of shape {_format(array.shape)}"
+            f"of an array of shape {_shape_text(array.shape)}"
         )
 
 
-def check_arrays(specs, dtype, sizes=None):
-    """Validate arguments in order and return them as arrays of ``dtype``, with the sizes learnt.
+def check_array(name, value, dtype, symbols, sizes):
+    """One array argument checked in full: float dtype, shape, finite values; returned in ``dtype``."""
+    array = as_float_array(name, value, dtype)
+    check_shape(name, array, symbols, sizes)
+    check_finite(name, array)
+    return array
 
-    ``specs`` is a sequence of ``(name, value, dims)``; ``None`` as a value is
-    not allowed here (callers handle optional arguments before). Dtypes are
-    checked for every argument first, then shapes in the order given (so the
-    first argument of a size defines it), then finiteness.
 
-    Returns ``(arrays, sizes)``: the list of arrays in the order of ``specs``
-    and a dict such as ``{"N": 2, "D": 3, "H": 4}``.
+def check_recurrent_parameters(W_ih, W_hh, biases, gates, dtype):
+    """Validate a recurrent layer's parameters; return ``(W_ih, W_hh, *biases)`` in ``dtype``.
+
+    ``gates`` is the number of stacked blocks: 1 for the RNN (``W_hh`` is
+    (H, H)), 4 for the LSTM (4H, H), 3 for the GRU (3H, H). ``biases`` is a list
+    of ``(name, value)``, each (gates·H,).
     """
-    sizes = {} if sizes is None else dict(sizes)
-    arrays = [as_float_array(name, value, dtype) for name, value, _ in specs]
-    for (name, _, dims), array in zip(specs, arrays):
-        check_shape(name, array, dims, sizes)
-    for (name, _, _), array in zip(specs, arrays):
-        check_finite(name, array)
-    return arrays, sizes
+    rows = f"{gates}H" if gates > 1 else "H"
+    # W_hh fixes H: from its gates·H rows, or from its H columns where the rows
+    # are no multiple of the number of gates (then the rows are what is wrong).
+    check_shape("W_hh", W_hh, (rows, "H"), (None, None))
+    H_rows, H_columns = np.shape(W_hh)
+    H = H_rows // gates if H_rows % gates == 0 else H_columns
+    W_hh = check_array("W_hh", W_hh, dtype, (rows, "H"), (gates * H, H))
+    W_ih = check_array("W_ih", W_ih, dtype, (rows, "D"), (gates * H, None))  # W_ih fixes D
+    biases = [check_array(name, value, dtype, (rows,), (gates * H,)) for name, value in biases]
+    return (W_ih, W_hh, *biases)
 
 
-def check_recurrent_inputs(x_name, x, x_dims, states, W_ih, W_hh, biases, rows):
+def check_recurrent_inputs(x, x_symbols, states, W_ih, W_hh, biases, gates):
     """Validate a recurrent layer's input, states and parameters; return them in x's dtype.
 
-    ``rows`` is the stacked gate axis in the book's symbols: "H" for the RNN, "4H"
-    for the LSTM, "3H" for the GRU. ``states`` and ``biases`` are lists of
-    ``(name, value)``; each state is (N, H), each bias (rows,). ``W_hh`` is checked
-    first, so H comes from it, then ``W_ih`` (D), the biases, ``x`` and the states.
+    ``x_symbols`` is ``("N", "D")`` for a step, ``("T", "N", "D")`` for a
+    sequence; ``states`` is a list of ``(name, value)``, each (N, H); the
+    parameters are checked first, by :func:`check_recurrent_parameters`.
 
     Returns ``(x, *states, W_ih, W_hh, *biases)`` as arrays of x's dtype.
     """
-    dtype = float_dtype(x_name, x)
-    specs = [("W_hh", W_hh, (rows, "H")), ("W_ih", W_ih, (rows, "D"))]
-    specs += [(name, value, (rows,)) for name, value in biases]
-    specs.append((x_name, x, x_dims))
-    specs += [(name, value, ("N", "H")) for name, value in states]
-    (W_hh, W_ih, *rest), _ = check_arrays(specs, dtype)
-    checked_biases, (x, *checked_states) = rest[: len(biases)], rest[len(biases):]
-    return (x, *checked_states, W_ih, W_hh, *checked_biases)
+    dtype = float_dtype("x", x)
+    W_ih, W_hh, *biases = check_recurrent_parameters(W_ih, W_hh, biases, gates, dtype)
+    D, H = W_ih.shape[1], W_hh.shape[1]
+    x = check_array("x", x, dtype, x_symbols, (None,) * (len(x_symbols) - 1) + (D,))  # x fixes N and T
+    N = x.shape[-2]
+    states = [check_array(name, value, dtype, ("N", "H"), (N, H)) for name, value in states]
+    return (x, *states, W_ih, W_hh, *biases)
 
 
 def check_cache(name, cache, cache_type, producer):
@@ -180,10 +192,3 @@ def check_cache(name, cache, cache_type, producer):
             f"{name} must be the {cache_type.__name__} returned by {producer}, "
             f"got {type(cache).__name__}"
         )
-
-
-def check_positive_int(name, value):
-    """Return ``value`` as an int if it is a positive integer, else raise ValueError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)

@@ -88,21 +88,3 @@ def tanh_prime(z):
     e = e * e  # e^{-2|z|}, without overflowing 2|z| for the largest floats
     return 4 * e / ((1 + e) * (1 + e))
 
-
-def _sigmoid_inplace(a):
-    """Overwrite ``a`` with σ(a) = 1 / (1 + e^{-a}); return ``a``.
-
-    For the sequence functions, which call it at every time step: four passes
-    over ``a`` and one exponential, no temporary array, where :func:`sigmoid`
-    takes seven passes and two. The values agree with :func:`sigmoid` to
-    rounding. Here e^{-a} overflows to inf where a < −88.7 (float32) or −709.8
-    (float64), and 1 / (1 + inf) = 0 is the right result there (σ(a) is
-    smaller than the smallest normal number), so that expected overflow is
-    silenced and no warning reaches the caller.
-    """
-    with np.errstate(over="ignore"):
-        np.negative(a, out=a)
-        np.exp(a, out=a)
-        a += 1
-        np.reciprocal(a, out=a)
-    return a

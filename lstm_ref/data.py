@@ -14,6 +14,8 @@ the map of the published experiment (Iwai, "Mastering Long Short-Term Memory
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from lstm_ref._checks import check_int
+
 CLASS_NAMES = ("Sunny", "Rainy", "Cloudy")
 
 # A persistent weather: each day tends to repeat the day before. Rows are today's
@@ -29,15 +31,6 @@ PERSISTENT_WEATHER = np.array(
 
 # ---------------------------------------------------------------------------
 # validation
-
-
-def _check_count(value, name, minimum):
-    """Return ``value`` as an int, or raise if it is not an integer >= minimum."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_symbols(array, name, num_classes=None):
@@ -89,7 +82,7 @@ def weather_sequence(n, seed=42):
     Returns an int64 array of shape ``(n,)``. Each value is independent of every
     other: no model can predict it better than chance (cross-entropy ln 3).
     """
-    n = _check_count(n, "n", 0)
+    n = check_int("n", n, minimum=0)
     return np.random.RandomState(seed).randint(0, 3, size=n).astype(np.int64)
 
 
@@ -110,7 +103,7 @@ def make_windows(sequence, look_back):
     sequence = _check_symbols(sequence, "sequence")
     if sequence.ndim != 1:
         raise ValueError(f"sequence must be 1-D with shape (L,), got shape {sequence.shape}")
-    look_back = _check_count(look_back, "look_back", 1)
+    look_back = check_int("look_back", look_back, minimum=1)
     if look_back >= len(sequence):
         raise ValueError(
             f"look_back must be >= 1 and < len(sequence) = {len(sequence)}, got {look_back}"
@@ -126,7 +119,7 @@ def one_hot(indices, num_classes=3, dtype=np.float64):
     ``indices`` of any shape ``S`` gives ``out`` of shape ``S + (num_classes,)``
     and the float ``dtype`` asked for (float32 for PyTorch, float64 by default).
     """
-    num_classes = _check_count(num_classes, "num_classes", 1)
+    num_classes = check_int("num_classes", num_classes, minimum=1)
     indices = _check_symbols(indices, "indices", num_classes)
     if not np.issubdtype(np.dtype(dtype), np.floating):
         raise ValueError(f"dtype must be a float dtype, got {np.dtype(dtype)}")
@@ -202,7 +195,7 @@ def markov_weather(n, transition=PERSISTENT_WEATHER, seed=0):
     sequence is stationary and its per-step cross-entropy floor is
     ``entropy_rate(P)``. Returns an int64 array of shape ``(n,)``.
     """
-    n = _check_count(n, "n", 0)
+    n = check_int("n", n, minimum=0)
     P = _check_transition(transition)
     rng = _rng(seed)
     uniforms = rng.random(n)
@@ -241,11 +234,11 @@ def delayed_recall(num_sequences, lag, length=None, num_symbols=3, rng=None, dty
     Returns ``inputs`` one-hot, time-major, shape ``(T, N, num_symbols)`` and the
     ``dtype`` asked for, and ``targets`` int64 of shape ``(N,)``.
     """
-    num_sequences = _check_count(num_sequences, "num_sequences", 1)
-    lag = _check_count(lag, "lag", 0)
-    length = lag + 1 if length is None else _check_count(length, "length", 1)
+    num_sequences = check_int("num_sequences", num_sequences, minimum=1)
+    lag = check_int("lag", lag, minimum=0)
+    length = lag + 1 if length is None else check_int("length", length, minimum=1)
     if lag >= length:
         raise ValueError(f"lag must be < length = {length}, got {lag}")
-    num_symbols = _check_count(num_symbols, "num_symbols", 2)
+    num_symbols = check_int("num_symbols", num_symbols, minimum=2)
     symbols = _rng(rng).integers(0, num_symbols, size=(length, num_sequences))
     return one_hot(symbols, num_symbols, dtype), symbols[length - 1 - lag].copy()

@@ -12,9 +12,10 @@ so whether it vanishes or explodes depends on the sizes of the J_t
   through h and through c (:func:`lstm_jacobians`, :func:`lstm_state_jacobian`,
   :func:`lstm_cell_jacobians`) and of the GRU (:func:`gru_jacobians`),
   from a forward's cache, one (H, H) matrix per batch item and time step;
-* the gradient dL/dh_t at every step (:func:`hidden_gradients`) and the norm
-  of a gradient at each step (:func:`step_norms`), for curves of
-  ‖dL/dh_{T−k}‖ / ‖dL/dh_T‖ against k.
+* the gradient dL/dh_t at every step (:func:`hidden_gradients`), the norm of
+  a gradient at each step (:func:`step_norms`), and the ratios
+  r_k = ‖dL/dh_{T−k}‖ / ‖dL/dh_T‖ (or of dL/dx) that the chapters and labs
+  plot against k (:func:`gradient_ratios`).
 
 Jacobians follow the usual convention J[..., j, k] = ∂(output)_j / ∂(input)_k,
 so for a batch of row vectors the chain rule reads dL/dh_{t−1} = dL/dh_t @ J_t.
@@ -26,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_ref._checks import as_float_array, check_arrays, float_dtype
+from lstm_ref._checks import as_float_array, check_array, float_dtype
 from lstm_ref.gru import GRUCache, GRUStepCache, gru_step_backward
 from lstm_ref.lstm import LSTMCache, LSTMStepCache, lstm_step_backward, split_gates
 from lstm_ref.rnn import RNNCache, RNNStepCache, rnn_step_backward
@@ -52,9 +53,18 @@ def _check_cache_type(cache, step_type, sequence_type, model):
         )
 
 
-def _previous(first, sequence):
-    """The states at t−1 for t = 1..T: the initial one, then all but the last, shape (T, N, H)."""
-    return np.concatenate([first[None], sequence[:-1]])
+def _stacked_steps(cache, step_type):
+    """A step cache whose arrays carry a leading T axis: the steps of a sequence cache, stacked.
+
+    A step cache is returned as it is. The weights are the same at every step and stay as they are.
+    """
+    if isinstance(cache, step_type):
+        return cache
+    first = cache.steps[0]
+    return step_type(*(
+        value if name.startswith("W_") else np.stack([getattr(step, name) for step in cache.steps])
+        for name, value in zip(first._fields, first)
+    ))
 
 
 def _diag(v):
@@ -80,16 +90,8 @@ def rnn_jacobians(cache):
     (N, H, H) array for a step cache, (T, N, H, H) for a sequence cache.
     """
     _check_cache_type(cache, RNNStepCache, RNNCache, "rnn")
-    h = cache.h if isinstance(cache, RNNStepCache) else cache.hs
-    return _rows_scaled(1 - h * h, cache.W_hh)
-
-
-def _lstm_step_values(cache):
-    """i, f, g, o, c_{t−1}, tanh(c_t) from either LSTM cache, with the same leading axes."""
-    if isinstance(cache, LSTMStepCache):
-        return cache.i, cache.f, cache.g, cache.o, cache.c_prev, cache.tanh_c
-    i, f, g, o = cache.gates
-    return i, f, g, o, _previous(cache.c0, cache.cs), cache.tanh_cs
+    step = _stacked_steps(cache, RNNStepCache)
+    return _rows_scaled(1 - step.h * step.h, step.W_hh)
 
 
 def lstm_jacobians(cache):
@@ -121,8 +123,9 @@ def lstm_jacobians(cache):
         Each (N, H, H) for a step cache, (T, N, H, H) for a sequence cache.
     """
     _check_cache_type(cache, LSTMStepCache, LSTMCache, "lstm")
-    i, f, g, o, c_prev, tanh_c = _lstm_step_values(cache)
-    W_hi, W_hf, W_hg, W_ho = split_gates(cache.W_hh)
+    step = _stacked_steps(cache, LSTMStepCache)
+    i, f, g, o, c_prev, tanh_c = step.i, step.f, step.g, step.o, step.c_prev, step.tanh_c
+    W_hi, W_hf, W_hg, W_ho = split_gates(step.W_hh)
     dc_dh = (
         _rows_scaled(c_prev * f * (1 - f), W_hf)
         + _rows_scaled(g * i * (1 - i), W_hi)
@@ -185,9 +188,9 @@ def lstm_cell_jacobians(cache, direct_only=False):
     jacobians = lstm_jacobians(cache)
     if direct_only:
         return jacobians.dc_dc
-    _, _, _, o = cache.gates
+    step = _stacked_steps(cache, LSTMStepCache)
     # ∂h_{t−1}/∂c_{t−1} = diag(o_{t−1} ⊙ (1 − tanh²(c_{t−1}))), for t = 2..T
-    dh_prev_dc_prev = o[:-1] * (1 - cache.tanh_cs[:-1] ** 2)
+    dh_prev_dc_prev = step.o[:-1] * (1 - step.tanh_c[:-1] ** 2)
     through_h = np.zeros_like(jacobians.dc_dc)
     through_h[1:] = jacobians.dc_dh[1:] * dh_prev_dc_prev[..., None, :]
     return jacobians.dc_dc + through_h
@@ -214,40 +217,13 @@ def gru_jacobians(cache):
     (N, H, H) array for a step cache, (T, N, H, H) for a sequence cache.
     """
     _check_cache_type(cache, GRUStepCache, GRUCache, "gru")
-    H = cache.W_hh.shape[1]
-    if isinstance(cache, GRUStepCache):
-        r, z, n, hn, h_prev = cache.r, cache.z, cache.n, cache.hn, cache.h_prev
-    else:
-        r, z, n = cache.gates
-        hn, h_prev = cache.hns, _previous(cache.h0, cache.hs)
-    W_hr, W_hz, W_hn = (cache.W_hh[k * H : (k + 1) * H] for k in range(3))
+    step = _stacked_steps(cache, GRUStepCache)
+    r, z, n, hn, h_prev = step.r, step.z, step.n, step.hn, step.h_prev
+    W_hr, W_hz, W_hn = split_gates(step.W_hh, num_gates=3)
     dr = _rows_scaled(r * (1 - r), W_hr)
     dz = _rows_scaled(z * (1 - z), W_hz)
     dn = (1 - n * n)[..., :, None] * (_rows_scaled(r, W_hn) + hn[..., :, None] * dr)
     return _diag(z) + (h_prev - n)[..., :, None] * dz + (1 - z)[..., :, None] * dn
-
-
-def _step_caches(cache):
-    """The step caches of a sequence cache, for t = 1..T: what the step forward would have returned."""
-    T = cache.hs.shape[0]
-    h_prevs = _previous(cache.h0, cache.hs)
-    if isinstance(cache, RNNCache):
-        return [RNNStepCache(cache.x[t], h_prevs[t], cache.W_ih, cache.W_hh, cache.hs[t]) for t in range(T)]
-    if isinstance(cache, LSTMCache):
-        c_prevs = _previous(cache.c0, cache.cs)
-        return [
-            LSTMStepCache(
-                cache.x[t], h_prevs[t], c_prevs[t], cache.W_ih, cache.W_hh,
-                *cache.gates[:, t], cache.cs[t], cache.tanh_cs[t],
-            )
-            for t in range(T)
-        ]
-    return [
-        GRUStepCache(
-            cache.x[t], h_prevs[t], cache.W_ih, cache.W_hh, *cache.gates[:, t], cache.hns[t], cache.hs[t]
-        )
-        for t in range(T)
-    ]
 
 
 def hidden_gradients(dhs, cache, dcT=None):
@@ -281,15 +257,13 @@ def hidden_gradients(dhs, cache, dcT=None):
         )
     if dcT is not None and not isinstance(cache, LSTMCache):
         raise ValueError(f"dcT is a gradient of the LSTM's cell state; a {type(cache).__name__} has none")
-    T, N, H = cache.hs.shape
-    specs = [("dhs", dhs, ("T", "N", "H"))]
-    if dcT is not None:
-        specs.append(("dcT", dcT, ("N", "H")))
-    (dhs, *rest), _ = check_arrays(specs, cache.hs.dtype, {"T": T, "N": N, "H": H})
+    steps = cache.steps
+    T, (N, H), dtype = len(steps), steps[0].h_prev.shape, steps[0].h_prev.dtype
+    dhs = check_array("dhs", dhs, dtype, ("T", "N", "H"), (T, N, H))
     total = np.empty_like(dhs)
-    dh_next = np.zeros((N, H), dtype=dhs.dtype)
-    dc_next = rest[0] if rest else np.zeros_like(dh_next)
-    for t, step_cache in reversed(list(enumerate(_step_caches(cache)))):
+    dh_next = np.zeros((N, H), dtype=dtype)
+    dc_next = dh_next if dcT is None else check_array("dcT", dcT, dtype, ("N", "H"), (N, H))
+    for t, step_cache in reversed(list(enumerate(steps))):
         total[t] = dhs[t] + dh_next
         if isinstance(cache, LSTMCache):
             _, dh_next, dc_next, *_ = lstm_step_backward(total[t], dc_next, step_cache)
@@ -298,6 +272,15 @@ def hidden_gradients(dhs, cache, dcT=None):
         else:
             _, dh_next, *_ = rnn_step_backward(total[t], step_cache)
     return total
+
+
+def _check_gradients(gradients):
+    """``gradients`` as a float array of shape (T, N, H) or (T, N, D); ValueError otherwise."""
+    gradients = as_float_array("gradients", gradients, float_dtype("gradients", gradients))
+    if gradients.ndim != 3:
+        # No finiteness check: an exploding gradient may well be inf, and that is worth plotting.
+        raise ValueError(f"gradients must have shape (T, N, H) or (T, N, D), got {gradients.shape}")
+    return gradients
 
 
 def step_norms(gradients):
@@ -314,8 +297,32 @@ def step_norms(gradients):
     -------
     (T,) array
     """
-    gradients = as_float_array("gradients", gradients, float_dtype("gradients", gradients))
-    if gradients.ndim != 3:
-        # No finiteness check: an exploding gradient may well be inf, and that is worth plotting.
-        raise ValueError(f"gradients must have shape (T, N, H) or (T, N, D), got {gradients.shape}")
+    gradients = _check_gradients(gradients)
     return np.sqrt(np.einsum("tnk,tnk->t", gradients, gradients))
+
+
+def gradient_ratios(gradients, per_sequence=False):
+    """How much of a gradient reaches k steps back: r_k = ‖G_{T−k}‖ / ‖G_T‖ for k = 0..T−1.
+
+    For a loss on the last step, ``gradients`` is dL/dh_t from
+    :func:`hidden_gradients` (or dL/dx_t, the ``dx`` of a backward function),
+    and r_k is the ratio that the chapters plot on a log axis against k.
+
+    Parameters
+    ----------
+    gradients : (T, N, H) or (T, N, D) array
+        A gradient at every time step.
+    per_sequence : bool
+        False: one norm per step over the whole batch and every feature
+        (:func:`step_norms`), giving one curve. True: one norm per step and
+        sequence, over the features only, giving one curve per sequence.
+
+    Returns
+    -------
+    (T,) array, or (T, N) with ``per_sequence``
+        Row k is r_k, k steps back from T: row 0 is 1.
+    """
+    gradients = _check_gradients(gradients)
+    norms = np.linalg.norm(gradients, axis=2) if per_sequence else step_norms(gradients)
+    norms = norms[::-1]
+    return norms / norms[0]

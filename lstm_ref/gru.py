@@ -14,6 +14,10 @@ be folded into one: ``b_hn`` sits inside ``r_t ⊙ (…)``. In code a batch of N
 vectors is multiplied as ``x @ W_ih.T``; sequences are time-major, ``x`` of
 shape (T, N, D), states of shape (N, H).
 
+The sequence functions are loops over the step: :func:`gru_forward` runs the
+step's arithmetic once per t and keeps each step's cache, :func:`gru_backward`
+runs the step's backward from t = T down to 1.
+
 Every function validates its arguments (see ``lstm_ref._checks``), computes in
 the dtype of ``x`` (float32 or float64) and never writes to an array it is given.
 """
@@ -22,8 +26,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_ref._checks import check_arrays, check_cache, check_recurrent_inputs
-from lstm_ref.activations import _sigmoid_inplace, sigmoid
+from lstm_ref._checks import check_array, check_cache, check_recurrent_inputs
+from lstm_ref.activations import sigmoid
+from lstm_ref.lstm import split_gates
 
 
 class GRUStepCache(NamedTuple):
@@ -41,20 +46,33 @@ class GRUStepCache(NamedTuple):
 
 
 class GRUCache(NamedTuple):
-    """What :func:`gru_backward` needs from :func:`gru_forward`.
+    """What :func:`gru_backward` needs from :func:`gru_forward`: the cache of every step.
 
-    Its own memory is 5·T·N·H numbers (gates 3, hns and hs 1 each); ``x``,
-    ``h0`` and the weights are the caller's arrays, held by reference (never
-    copied, never written). ``hs`` is the array :func:`gru_forward` returns.
+    ``steps[t]`` is the :class:`GRUStepCache` of time step t + 1, what
+    :func:`gru_step_forward` returns for it. Their own memory is 5·T·N·H
+    numbers (r, z, n, h_n and h_t of every step); ``x_t`` is a view of the
+    caller's ``x``, and ``h0`` and the weights are the caller's arrays (never
+    copied, never written).
     """
 
-    x: np.ndarray  # (T, N, D) the inputs x_1 .. x_T
-    h0: np.ndarray  # (N, H) the initial hidden state
-    W_ih: np.ndarray  # (3H, D)
-    W_hh: np.ndarray  # (3H, H)
-    gates: np.ndarray  # (3, T, N, H) gate-major: r, z, n = gates, each (T, N, H)
-    hns: np.ndarray  # (T, N, H) W_hn h_{t−1} + b_hn
-    hs: np.ndarray  # (T, N, H) hidden states h_1 .. h_T
+    steps: tuple  # T GRUStepCache, in time order
+
+
+def _step_forward(x, x_projections, h_prev, W_ih, W_hh, b_hh):
+    """One step from its input projections: the arithmetic of :func:`gru_step_forward`.
+
+    ``x_projections`` are W_ir x_t + b_ir, W_iz x_t + b_iz and W_in x_t + b_in,
+    each (N, H); the step adds the recurrent terms.
+    """
+    x_r, x_z, x_n = x_projections
+    W_hr, W_hz, W_hn = split_gates(W_hh, num_gates=3)
+    b_hr, b_hz, b_hn = split_gates(b_hh, num_gates=3)
+    r = sigmoid(x_r + h_prev @ W_hr.T + b_hr)
+    z = sigmoid(x_z + h_prev @ W_hz.T + b_hz)
+    hn = h_prev @ W_hn.T + b_hn
+    n = np.tanh(x_n + r * hn)
+    h = (1 - z) * n + z * h_prev
+    return h, GRUStepCache(x, h_prev, W_ih, W_hh, r, z, n, hn, h)
 
 
 def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih, b_hh):
@@ -87,17 +105,23 @@ def gru_step_forward(x, h_prev, W_ih, W_hh, b_ih, b_hh):
         For :func:`gru_step_backward`.
     """
     x, h_prev, W_ih, W_hh, b_ih, b_hh = check_recurrent_inputs(
-        "x", x, ("N", "D"), [("h_prev", h_prev)], W_ih, W_hh, [("b_ih", b_ih), ("b_hh", b_hh)], "3H"
+        x, ("N", "D"), [("h_prev", h_prev)], W_ih, W_hh, [("b_ih", b_ih), ("b_hh", b_hh)], gates=3
     )
-    H = h_prev.shape[1]
-    from_input = x @ W_ih.T + b_ih
-    from_hidden = h_prev @ W_hh.T + b_hh
-    r = sigmoid(from_input[:, :H] + from_hidden[:, :H])
-    z = sigmoid(from_input[:, H : 2 * H] + from_hidden[:, H : 2 * H])
-    hn = from_hidden[:, 2 * H :]
-    n = np.tanh(from_input[:, 2 * H :] + r * hn)
-    h = (1 - z) * n + z * h_prev
-    return h, GRUStepCache(x, h_prev, W_ih, W_hh, r, z, n, hn, h)
+    W_ir, W_iz, W_in = split_gates(W_ih, num_gates=3)
+    b_ir, b_iz, b_in = split_gates(b_ih, num_gates=3)
+    x_projections = [x @ W_ir.T + b_ir, x @ W_iz.T + b_iz, x @ W_in.T + b_in]
+    return _step_forward(x, x_projections, h_prev, W_ih, W_hh, b_hh)
+
+
+def _step_backward(dh, cache):
+    """The recurrent half of :func:`gru_step_backward`: (d_from_input, d_from_hidden (N, 3H), dh_prev)."""
+    r, z, n = cache.r, cache.z, cache.n
+    da_n = dh * (1 - z) * (1 - n * n)
+    da_z = dh * (cache.h_prev - n) * z * (1 - z)
+    da_r = da_n * cache.hn * r * (1 - r)
+    d_from_input = np.concatenate([da_r, da_z, da_n], axis=1)
+    d_from_hidden = np.concatenate([da_r, da_z, da_n * r], axis=1)
+    return d_from_input, d_from_hidden, dh * z + d_from_hidden @ cache.W_hh
 
 
 def gru_step_backward(dh, cache):
@@ -132,32 +156,20 @@ def gru_step_backward(dh, cache):
         The gradients of the loss with respect to ``x, h_prev, W_ih, W_hh, b_ih, b_hh``.
     """
     check_cache("cache", cache, GRUStepCache, "gru_step_forward")
-    N, H = cache.h.shape
-    (dh,), _ = check_arrays([("dh", dh, ("N", "H"))], cache.h.dtype, {"N": N, "H": H})
-    r, z, n = cache.r, cache.z, cache.n
-    da_n = dh * (1 - z) * (1 - n * n)
-    da_z = dh * (cache.h_prev - n) * z * (1 - z)
-    da_r = da_n * cache.hn * r * (1 - r)
-    d_from_input = np.concatenate([da_r, da_z, da_n], axis=1)
-    d_from_hidden = np.concatenate([da_r, da_z, da_n * r], axis=1)
+    dh = check_array("dh", dh, cache.h.dtype, ("N", "H"), cache.h.shape)
+    d_from_input, d_from_hidden, dh_prev = _step_backward(dh, cache)
     dx = d_from_input @ cache.W_ih
-    dh_prev = dh * z + d_from_hidden @ cache.W_hh
     dW_ih = d_from_input.T @ cache.x
     dW_hh = d_from_hidden.T @ cache.h_prev
-    db_ih = d_from_input.sum(axis=0)
-    db_hh = d_from_hidden.sum(axis=0)
-    return dx, dh_prev, dW_ih, dW_hh, db_ih, db_hh
+    return dx, dh_prev, dW_ih, dW_hh, d_from_input.sum(axis=0), d_from_hidden.sum(axis=0)
 
 
 def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
-    """The GRU over a whole sequence: :func:`gru_step_forward` for t = 1..T.
+    """The GRU over a whole sequence: the step of :func:`gru_step_forward` for t = 1..T.
 
-    It computes what a loop over :func:`gru_step_forward` computes, but it is
-    not written as one, for speed, in the same way as
-    :func:`lstm_ref.lstm.lstm_forward`: the input projections W_ih x_t + b_ih
-    are computed for all time steps before the loop (one product per gate),
-    only h_{t−1} W_hhᵀ stays inside it, and the gates are stored gate-major,
-    ``gates[k, t]`` being the contiguous (N, H) block of gate k at step t.
+    The input projections W_i· x_t + b_i· do not depend on the recurrence, so
+    they are computed for all T steps at once before the loop, one
+    (T·N, D) @ (D, H) product per gate; each step then adds its recurrent terms.
 
     Parameters
     ----------
@@ -175,56 +187,40 @@ def gru_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
     hs : (T, N, H) array
         The hidden states h_1 .. h_T.
     cache : GRUCache
-        For :func:`gru_backward`; it holds ``hs`` itself (not a copy).
+        For :func:`gru_backward`.
     """
     x, h0, W_ih, W_hh, b_ih, b_hh = check_recurrent_inputs(
-        "x", x, ("T", "N", "D"), [("h0", h0)], W_ih, W_hh, [("b_ih", b_ih), ("b_hh", b_hh)], "3H"
+        x, ("T", "N", "D"), [("h0", h0)], W_ih, W_hh, [("b_ih", b_ih), ("b_hh", b_hh)], gates=3
     )
     T, N, D = x.shape
     H = h0.shape[1]
-    gates = np.empty((3, T, N, H), dtype=x.dtype)
-    x_rows = x.reshape(T * N, D)
-    for gate_rows, W_x, b_gate in zip(gates.reshape(3, T * N, H), W_ih.reshape(3, H, D), b_ih.reshape(3, H)):
-        np.matmul(x_rows, W_x.T, out=gate_rows)  # W_ix x_t + b_ix for every t at once
-        gate_rows += b_gate
-    W_hh_T = W_hh.reshape(3, H, H).transpose(0, 2, 1)  # W_hh_T[k] = W_hkᵀ
-    b_hh_blocks = b_hh.reshape(3, 1, H)
-    hns = np.empty((T, N, H), dtype=x.dtype)
-    hs = np.empty_like(hns)
-    from_hidden = np.empty((3, N, H), dtype=x.dtype)
-    h = h0
+    # W_i· x_t + b_i· of each gate for all T steps at once: three (T·N, D) @ (D, H) products.
+    x_projections = [
+        (x.reshape(T * N, D) @ W_x.T + b_gate).reshape(T, N, H)
+        for W_x, b_gate in zip(split_gates(W_ih, num_gates=3), split_gates(b_ih, num_gates=3))
+    ]
+    h, hs, steps = h0, [], []
     for t in range(T):
-        # gates[:, t] holds W_ix x_t + b_ix; complete it and squash it in place into r, z, n.
-        np.matmul(h, W_hh_T, out=from_hidden)
-        from_hidden += b_hh_blocks
-        rz = gates[:2, t]
-        rz += from_hidden[:2]
-        r, z = _sigmoid_inplace(rz)
-        hns[t] = from_hidden[2]
-        n = gates[2, t]
-        n += r * hns[t]
-        np.tanh(n, out=n)
-        # h_t = (1 − z) ⊙ n + z ⊙ h_{t−1} = n + z ⊙ (h_{t−1} − n)
-        h_t = hs[t]
-        np.subtract(h, n, out=h_t)
-        h_t *= z
-        h_t += n
-        h = h_t
-    return hs, GRUCache(x, h0, W_ih, W_hh, gates, hns, hs)
+        h, step = _step_forward(x[t], [x_gate[t] for x_gate in x_projections], h, W_ih, W_hh, b_hh)
+        hs.append(h)
+        steps.append(step)
+    return np.stack(hs), GRUCache(tuple(steps))
 
 
 def gru_backward(dhs, cache):
     """Backpropagation through time for :func:`gru_forward`.
 
-    Going backwards from t = T with dh_next = 0, the step of
-    :func:`gru_step_backward` with dh = dhs_t + dh_next:
+    From t = T down to 1, the step backward of :func:`gru_step_backward` with
+    dh = dhs_t + dh_next, where dh_next is the dh_prev of step t + 1 (0 at t = T):
 
         da_n = dh ⊙ (1 − z_t) ⊙ (1 − n_t²),  da_z = dh ⊙ (h_{t−1} − n_t) ⊙ z_t(1 − z_t),
         da_r = da_n ⊙ h_n,t ⊙ r_t(1 − r_t),
-        dh_next = dh ⊙ z_t + [da_r, da_z, da_n ⊙ r_t] W_hh
+        dh_next ← dh ⊙ z_t + [da_r, da_z, da_n ⊙ r_t] W_hh
 
-    and then, from all steps at once, dx_t = [da_r, da_z, da_n] W_ih and the
-    weight and bias gradients as sums over t.
+    The gradients of x, of the weights and of the biases are sums over t of
+    products with [da_r, da_z, da_n] (through W_ih) and [da_r, da_z, da_n ⊙ r_t]
+    (through W_hh), so the loop keeps both for every t and they are computed
+    after it, each as one product over all steps.
 
     Parameters
     ----------
@@ -244,42 +240,21 @@ def gru_backward(dhs, cache):
         The gradients of the loss with respect to ``x, h0, W_ih, W_hh, b_ih, b_hh``.
     """
     check_cache("cache", cache, GRUCache, "gru_forward")
-    T, N, H = cache.hs.shape
-    D = cache.x.shape[2]
-    (dhs,), _ = check_arrays(
-        [("dhs", dhs, ("T", "N", "H"))], cache.hs.dtype, {"T": T, "N": N, "H": H}
-    )
-    # Only the recurrence runs step by step; the gradients of the two
-    # projections are kept for every t (gate-major) and multiplied out after the loop.
-    d_from_input = np.empty_like(cache.gates)  # [da_r, da_z, da_n]
-    d_from_hidden = np.empty_like(cache.gates)  # [da_r, da_z, da_n ⊙ r]
-    dh_parts = np.empty((3, N, H), dtype=dhs.dtype)
-    dh_next = np.zeros_like(cache.h0)
-    W_hh_blocks = cache.W_hh.reshape(3, H, H)  # W_hh_blocks[k] = W_hk
+    steps = cache.steps
+    T, (N, H), dtype = len(steps), steps[0].h.shape, steps[0].h.dtype
+    dhs = check_array("dhs", dhs, dtype, ("T", "N", "H"), (T, N, H))
+    dh_next = np.zeros((N, H), dtype=dtype)
+    d_from_inputs, d_from_hiddens = [None] * T, [None] * T
     for t in reversed(range(T)):
-        r, z, n = cache.gates[:, t]
-        h_prev = cache.hs[t - 1] if t > 0 else cache.h0
-        da_r, da_z, da_n = d_from_input[:, t]
-        dh = dhs[t] + dh_next
-        np.multiply(dh * (1 - z), 1 - n * n, out=da_n)
-        np.multiply(dh * (h_prev - n), z * (1 - z), out=da_z)
-        np.multiply(da_n * cache.hns[t], r * (1 - r), out=da_r)
-        d_from_hidden[:2, t] = d_from_input[:2, t]
-        np.multiply(da_n, r, out=d_from_hidden[2, t])
-        np.matmul(d_from_hidden[:, t], W_hh_blocks, out=dh_parts)
-        dh_next = dh * z + dh_parts.sum(axis=0)
-    x_rows = cache.x.reshape(T * N, D)
-    h_prev_rows = np.concatenate([cache.h0[None], cache.hs[:-1]]).reshape(T * N, H)
-    dW_ih = np.empty_like(cache.W_ih)
-    dW_hh = np.empty_like(cache.W_hh)
-    dx_rows = np.zeros((T * N, D), dtype=dhs.dtype)
-    input_rows = d_from_input.reshape(3, T * N, H)
-    hidden_rows = d_from_hidden.reshape(3, T * N, H)
-    for k, W_x in enumerate(cache.W_ih.reshape(3, H, D)):
-        np.matmul(input_rows[k].T, x_rows, out=dW_ih[k * H : (k + 1) * H])
-        np.matmul(hidden_rows[k].T, h_prev_rows, out=dW_hh[k * H : (k + 1) * H])
-        dx_rows += input_rows[k] @ W_x
-    db_ih = d_from_input.sum(axis=(1, 2)).reshape(3 * H)
-    db_hh = d_from_hidden.sum(axis=(1, 2)).reshape(3 * H)
+        d_from_inputs[t], d_from_hiddens[t], dh_next = _step_backward(dhs[t] + dh_next, steps[t])
+    # The rows of all steps stacked, T·N rows each.
+    d_from_input = np.concatenate(d_from_inputs)
+    d_from_hidden = np.concatenate(d_from_hiddens)
+    xs = np.concatenate([step.x for step in steps])
+    h_prevs = np.concatenate([step.h_prev for step in steps])
+    dx = (d_from_input @ steps[0].W_ih).reshape(T, N, -1)
+    dW_ih = d_from_input.T @ xs
+    dW_hh = d_from_hidden.T @ h_prevs
+    db_ih, db_hh = d_from_input.sum(axis=0), d_from_hidden.sum(axis=0)
     dh0 = dh_next  # what step 1 sends back
-    return dx_rows.reshape(T, N, D), dh0, dW_ih, dW_hh, db_ih, db_hh
+    return dx, dh0, dW_ih, dW_hh, db_ih, db_hh

@@ -18,6 +18,10 @@ one product, ``a_t = W_ih x_t + W_hh h_{t−1} + b`` of length 4H, and
 In code a batch of N row vectors is multiplied as ``x @ W_ih.T``; sequences are
 time-major, ``x`` of shape (T, N, D), states of shape (N, H).
 
+The sequence functions are loops over the step: :func:`lstm_forward` calls
+the step's arithmetic once per t and keeps each step's cache, and
+:func:`lstm_backward` runs the step's backward from t = T down to 1.
+
 Every function validates its arguments (see ``lstm_ref._checks``), computes in
 the dtype of ``x`` (float32 or float64) and never writes to an array it is given.
 """
@@ -26,8 +30,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_ref._checks import check_arrays, check_cache, check_recurrent_inputs
-from lstm_ref.activations import _sigmoid_inplace, sigmoid
+from lstm_ref._checks import check_array, check_cache, check_recurrent_inputs
+from lstm_ref.activations import sigmoid
 
 
 class LSTMStepCache(NamedTuple):
@@ -44,65 +48,80 @@ class LSTMStepCache(NamedTuple):
     o: np.ndarray  # (N, H) output gate o_t
     c: np.ndarray  # (N, H) the new cell state c_t
     tanh_c: np.ndarray  # (N, H) tanh(c_t)
+    h: np.ndarray  # (N, H) the new hidden state h_t
 
 
 class LSTMCache(NamedTuple):
-    """What :func:`lstm_backward` needs from :func:`lstm_forward`.
+    """What :func:`lstm_backward` needs from :func:`lstm_forward`: the cache of every step.
 
-    Its own memory is 7·T·N·H numbers (gates 4, cs, tanh_cs and hs 1 each);
-    ``x``, ``h0``, ``c0`` and the weights are the caller's arrays, held by
-    reference (never copied, never written). ``hs`` and ``cs`` are the arrays
-    :func:`lstm_forward` returns.
+    ``steps[t]`` is the :class:`LSTMStepCache` of time step t + 1, exactly what
+    :func:`lstm_step_forward` returns for it. Their own memory is 7·T·N·H
+    numbers: i, f, g, o, c_t, tanh(c_t) and h_t of every step (a step's
+    ``c_prev`` and ``h_prev`` are the previous step's ``c`` and ``h``); ``x_t``
+    is a view of the caller's ``x``, and the weights, ``h0`` and ``c0`` are the
+    caller's arrays (never copied, never written).
     """
 
-    x: np.ndarray  # (T, N, D) the inputs x_1 .. x_T
-    h0: np.ndarray  # (N, H) initial hidden state
-    c0: np.ndarray  # (N, H) initial cell state
-    W_ih: np.ndarray  # (4H, D)
-    W_hh: np.ndarray  # (4H, H)
-    gates: np.ndarray  # (4, T, N, H) gate-major: i, f, g, o = gates, each (T, N, H)
-    cs: np.ndarray  # (T, N, H) cell states c_1 .. c_T
-    tanh_cs: np.ndarray  # (T, N, H) tanh(c_t)
-    hs: np.ndarray  # (T, N, H) hidden states h_1 .. h_T
+    steps: tuple  # T LSTMStepCache, in time order
 
 
-def split_gates(a, axis=0):
-    """Cut a stacked array into its four gate blocks, in PyTorch's order i, f, g, o.
+def split_gates(a, axis=0, num_gates=4):
+    """Cut a stacked array into its gate blocks: the LSTM's i, f, g, o (or the GRU's r, z, n).
 
-    The 4H axis is axis 0 by default, as in the parameters ``W_ih`` (4H, D),
-    ``W_hh`` (4H, H) and ``b`` (4H,); pre-activations of a batch carry it last,
-    (N, 4H), so pass ``axis=-1`` for them::
+    The stacked axis (4H for the LSTM) is axis 0 by default, as in the
+    parameters ``W_ih`` (4H, D), ``W_hh`` (4H, H) and ``b`` (4H,);
+    pre-activations of a batch carry it last, (N, 4H), so pass ``axis=-1`` for
+    them::
 
         W_xi, W_xf, W_xg, W_xo = split_gates(W_ih)          # each (H, D)
         b_i, b_f, b_g, b_o = split_gates(b)                  # each (H,)
         a = x @ W_ih.T + h_prev @ W_hh.T + b                 # (N, 4H)
         a_i, a_f, a_g, a_o = split_gates(a, axis=-1)         # each (N, H)
-
-    (The sequence cache stores its gates already split, gate-major:
-    ``i, f, g, o = cache.gates``, each (T, N, H).)
+        W_hr, W_hz, W_hn = split_gates(W_hh, num_gates=3)    # a GRU's (3H, H): each (H, H)
 
     Parameters
     ----------
-    a : array with a 4H axis
+    a : array with a stacked axis of num_gates·H entries
     axis : int
-        The 4H axis (default 0).
+        The stacked axis (default 0).
+    num_gates : int
+        The number of blocks: 4 for the LSTM (default), 3 for the GRU.
 
     Returns
     -------
-    (i, f, g, o) : four views of ``a`` (no copies), each with H in place of 4H.
+    tuple of ``num_gates`` views of ``a`` (no copies), each with H in place of num_gates·H.
     """
     a = np.asarray(a)
-    if a.ndim == 0 or not -a.ndim <= axis < a.ndim or a.shape[axis] % 4 or a.shape[axis] == 0:
+    if a.ndim == 0 or not -a.ndim <= axis < a.ndim or a.shape[axis] % num_gates or a.shape[axis] == 0:
         raise ValueError(
-            f"a must have a 4H axis (a positive multiple of 4) at axis {axis}, got shape {a.shape}"
+            f"a must have a {num_gates}H axis (a positive multiple of {num_gates}) at axis {axis}, "
+            f"got shape {a.shape}"
         )
-    H = a.shape[axis] // 4
+    H = a.shape[axis] // num_gates
     index = [slice(None)] * a.ndim
     blocks = []
-    for k in range(4):
+    for k in range(num_gates):
         index[axis] = slice(k * H, (k + 1) * H)
         blocks.append(a[tuple(index)])
     return tuple(blocks)
+
+
+def _step_forward(x, x_projections, h_prev, c_prev, W_ih, W_hh):
+    """One step from its input projections: the arithmetic of :func:`lstm_step_forward`.
+
+    ``x_projections`` are W_xi x_t + b_i, W_xf x_t + b_f, W_xg x_t + b_g and
+    W_xo x_t + b_o, each (N, H); the step adds the recurrent terms W_h· h_{t−1}.
+    """
+    x_i, x_f, x_g, x_o = x_projections
+    W_hi, W_hf, W_hg, W_ho = split_gates(W_hh)
+    i = sigmoid(x_i + h_prev @ W_hi.T)
+    f = sigmoid(x_f + h_prev @ W_hf.T)
+    g = np.tanh(x_g + h_prev @ W_hg.T)
+    o = sigmoid(x_o + h_prev @ W_ho.T)
+    c = f * c_prev + i * g
+    tanh_c = np.tanh(c)
+    h = o * tanh_c
+    return h, c, LSTMStepCache(x, h_prev, c_prev, W_ih, W_hh, i, f, g, o, c, tanh_c, h)
 
 
 def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b):
@@ -138,15 +157,22 @@ def lstm_step_forward(x, h_prev, c_prev, W_ih, W_hh, b):
         For :func:`lstm_step_backward`.
     """
     x, h_prev, c_prev, W_ih, W_hh, b = check_recurrent_inputs(
-        "x", x, ("N", "D"), [("h_prev", h_prev), ("c_prev", c_prev)], W_ih, W_hh, [("b", b)], "4H"
+        x, ("N", "D"), [("h_prev", h_prev), ("c_prev", c_prev)], W_ih, W_hh, [("b", b)], gates=4
     )
-    a = x @ W_ih.T + h_prev @ W_hh.T + b
-    a_i, a_f, a_g, a_o = split_gates(a, axis=-1)
-    i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
-    c = f * c_prev + i * g
-    tanh_c = np.tanh(c)
-    h = o * tanh_c
-    return h, c, LSTMStepCache(x, h_prev, c_prev, W_ih, W_hh, i, f, g, o, c, tanh_c)
+    x_projections = [x @ W_x.T + b_gate for W_x, b_gate in zip(split_gates(W_ih), split_gates(b))]
+    return _step_forward(x, x_projections, h_prev, c_prev, W_ih, W_hh)
+
+
+def _step_backward(dh, dc, cache):
+    """The recurrent half of :func:`lstm_step_backward`: (da (N, 4H), dh_prev, dc_prev)."""
+    i, f, g, o, tanh_c = cache.i, cache.f, cache.g, cache.o, cache.tanh_c
+    dc_total = dc + dh * o * (1 - tanh_c * tanh_c)
+    da_i = dc_total * g * i * (1 - i)
+    da_f = dc_total * cache.c_prev * f * (1 - f)
+    da_g = dc_total * i * (1 - g * g)
+    da_o = dh * tanh_c * o * (1 - o)
+    da = np.concatenate([da_i, da_f, da_g, da_o], axis=1)
+    return da, da @ cache.W_hh, dc_total * f
 
 
 def lstm_step_backward(dh, dc, cache):
@@ -182,39 +208,18 @@ def lstm_step_backward(dh, dc, cache):
     """
     check_cache("cache", cache, LSTMStepCache, "lstm_step_forward")
     N, H = cache.c.shape
-    (dh, dc), _ = check_arrays(
-        [("dh", dh, ("N", "H")), ("dc", dc, ("N", "H"))], cache.c.dtype, {"N": N, "H": H}
-    )
-    i, f, g, o, tanh_c = cache.i, cache.f, cache.g, cache.o, cache.tanh_c
-    dc_total = dc + dh * o * (1 - tanh_c * tanh_c)
-    da_i = dc_total * g * i * (1 - i)
-    da_f = dc_total * cache.c_prev * f * (1 - f)
-    da_g = dc_total * i * (1 - g * g)
-    da_o = dh * tanh_c * o * (1 - o)
-    da = np.concatenate([da_i, da_f, da_g, da_o], axis=1)
-    dx = da @ cache.W_ih
-    dh_prev = da @ cache.W_hh
-    dc_prev = dc_total * f
-    dW_ih = da.T @ cache.x
-    dW_hh = da.T @ cache.h_prev
-    db = da.sum(axis=0)
-    return dx, dh_prev, dc_prev, dW_ih, dW_hh, db
+    dh = check_array("dh", dh, cache.c.dtype, ("N", "H"), (N, H))
+    dc = check_array("dc", dc, cache.c.dtype, ("N", "H"), (N, H))
+    da, dh_prev, dc_prev = _step_backward(dh, dc, cache)
+    return da @ cache.W_ih, dh_prev, dc_prev, da.T @ cache.x, da.T @ cache.h_prev, da.sum(axis=0)
 
 
 def lstm_forward(x, h0, c0, W_ih, W_hh, b):
-    """The LSTM over a whole sequence: :func:`lstm_step_forward` for t = 1..T.
+    """The LSTM over a whole sequence: the step of :func:`lstm_step_forward` for t = 1..T.
 
-    It computes what a loop over :func:`lstm_step_forward` computes, but it is
-    not written as one, for speed:
-
-    * the input projections W_ih x_t + b do not depend on the recurrence, so
-      they are computed for all time steps before the loop, one (T·N, D) @ (D, H)
-      product per gate; only h_{t−1} W_hhᵀ stays inside the loop;
-    * the gates are stored gate-major, ``gates[k, t]`` being the (N, H) block of
-      gate k at step t, so that every elementwise operation of the loop runs on
-      contiguous memory (NumPy is several times slower on the strided (N, H)
-      blocks of an (N, 4H) array), and the results are written into arrays
-      allocated once instead of new ones at each step.
+    The input projections W_x· x_t + b_· do not depend on the recurrence, so they
+    are computed for all T steps at once before the loop, one (T·N, D) @ (D, H)
+    product per gate; each step then adds its recurrent terms W_h· h_{t−1}.
 
     Parameters
     ----------
@@ -235,57 +240,42 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b):
     cs : (T, N, H) array
         The cell states c_1 .. c_T.
     cache : LSTMCache
-        For :func:`lstm_backward`; it holds ``hs`` and ``cs`` themselves (not copies).
+        For :func:`lstm_backward`.
     """
     x, h0, c0, W_ih, W_hh, b = check_recurrent_inputs(
-        "x", x, ("T", "N", "D"), [("h0", h0), ("c0", c0)], W_ih, W_hh, [("b", b)], "4H"
+        x, ("T", "N", "D"), [("h0", h0), ("c0", c0)], W_ih, W_hh, [("b", b)], gates=4
     )
     T, N, D = x.shape
-    H = W_hh.shape[1]
-    gates = np.empty((4, T, N, H), dtype=x.dtype)
-    x_rows = x.reshape(T * N, D)
-    for gate_rows, W_x, b_gate in zip(gates.reshape(4, T * N, H), split_gates(W_ih), split_gates(b)):
-        np.matmul(x_rows, W_x.T, out=gate_rows)  # W_x x_t for every t at once
-        gate_rows += b_gate
-    W_hh_T = W_hh.reshape(4, H, H).transpose(0, 2, 1)  # W_hh_T[k] = W_hkᵀ
-    hs = np.empty((T, N, H), dtype=x.dtype)
-    cs = np.empty_like(hs)
-    tanh_cs = np.empty_like(hs)
-    recurrent = np.empty((4, N, H), dtype=x.dtype)
+    H = h0.shape[1]
+    # W_x· x_t + b_· of each gate for all T steps at once: four (T·N, D) @ (D, H) products.
+    x_projections = [
+        (x.reshape(T * N, D) @ W_x.T + b_gate).reshape(T, N, H)
+        for W_x, b_gate in zip(split_gates(W_ih), split_gates(b))
+    ]
     h, c = h0, c0
+    hs, cs, steps = [], [], []
     for t in range(T):
-        # gates[:, t] holds W_x x_t + b; add W_h h_{t−1}, then squash in place into i, f, g, o.
-        a = gates[:, t]
-        np.matmul(h, W_hh_T, out=recurrent)
-        a += recurrent
-        i, f, g, o = a
-        _sigmoid_inplace(a[:2])  # i and f
-        np.tanh(g, out=g)
-        _sigmoid_inplace(o)
-        c_t, tanh_c, h_t = cs[t], tanh_cs[t], hs[t]
-        np.multiply(f, c, out=c_t)
-        np.multiply(i, g, out=h_t)  # h_t is free until the last line: use it for i ⊙ g
-        c_t += h_t
-        np.tanh(c_t, out=tanh_c)
-        np.multiply(o, tanh_c, out=h_t)
-        h, c = h_t, c_t
-    return hs, cs, LSTMCache(x, h0, c0, W_ih, W_hh, gates, cs, tanh_cs, hs)
+        h, c, step = _step_forward(x[t], [x_gate[t] for x_gate in x_projections], h, c, W_ih, W_hh)
+        hs.append(h)
+        cs.append(c)
+        steps.append(step)
+    return np.stack(hs), np.stack(cs), LSTMCache(tuple(steps))
 
 
 def lstm_backward(dhs, cache, dcT=None):
     """Backpropagation through time for :func:`lstm_forward`.
 
-    Going backwards from t = T, with dh_next = 0 and dc_next = dcT (or 0):
+    From t = T down to 1, the step backward of :func:`lstm_step_backward` with
 
-        dh = dhs_t + dh_next
-        dc = dc_next + dh ⊙ o_t ⊙ (1 − tanh²(c_t))
-        da_t = [dc ⊙ g_t ⊙ i_t(1 − i_t), dc ⊙ c_{t−1} ⊙ f_t(1 − f_t),
-                dc ⊙ i_t ⊙ (1 − g_t²),    dh ⊙ tanh(c_t) ⊙ o_t(1 − o_t)]
-        dh_next = da_t W_hh,   dc_next = dc ⊙ f_t
+        dh = dhs_t + dh_next,   dc = dc_next           (dh_next = 0, dc_next = dcT or 0 at t = T)
 
-    and then, from all the da_t at once: dx_t = da_t W_ih, dW_ih = Σ_t da_tᵀ x_t,
-    dW_hh = Σ_t da_tᵀ h_{t−1}, db = Σ_t Σ_n da_t; dh0 and dc0 are the last
-    dh_next and dc_next.
+    where dh_next and dc_next are the dh_prev and dc_prev of step t + 1. The
+    gradients of x and of the weights are sums over t of products with da_t,
+
+        dx_t = da_t W_ih,   dW_ih = Σ_t da_tᵀ x_t,   dW_hh = Σ_t da_tᵀ h_{t−1},   db = Σ_t Σ_n da_t
+
+    so the loop keeps every da_t and they are computed after it, each as one
+    product over all steps. dh0 and dc0 are what step 1 sends back.
 
     Parameters
     ----------
@@ -309,61 +299,23 @@ def lstm_backward(dhs, cache, dcT=None):
         The gradients of the loss with respect to ``x, h0, c0, W_ih, W_hh, b``.
     """
     check_cache("cache", cache, LSTMCache, "lstm_forward")
-    T, N, H = cache.hs.shape
-    D = cache.x.shape[2]
-    specs = [("dhs", dhs, ("T", "N", "H"))]
+    steps = cache.steps
+    T, (N, H), dtype = len(steps), steps[0].c.shape, steps[0].c.dtype
+    dhs = check_array("dhs", dhs, dtype, ("T", "N", "H"), (T, N, H))
+    dh_next = np.zeros((N, H), dtype=dtype)
+    dc_next = np.zeros((N, H), dtype=dtype)
     if dcT is not None:
-        specs.append(("dcT", dcT, ("N", "H")))
-    (dhs, *rest), _ = check_arrays(specs, cache.hs.dtype, {"T": T, "N": N, "H": H})
-    # Only the recurrence runs step by step. The weight and input gradients are
-    # sums over t of products with da_t, so da is kept for every t (gate-major,
-    # like the cache's gates) and they become one product per gate after the loop.
-    da = np.empty_like(cache.gates)
-    slopes = np.empty((4, N, H), dtype=dhs.dtype)  # σ' or tanh' of each gate, from its value
-    dh_parts = np.empty((4, N, H), dtype=dhs.dtype)  # da_k W_hk, summed into dh_next
-    dh = np.empty((N, H), dtype=dhs.dtype)
-    dc = np.empty_like(dh)
-    dh_next = np.zeros_like(dh)
-    dc_next = np.zeros_like(dh)
-    if rest:
-        dc_next[...] = rest[0]  # a copy: the loop overwrites dc_next
-    W_hh_blocks = cache.W_hh.reshape(4, H, H)  # W_hh_blocks[k] = W_hk
+        dc_next = check_array("dcT", dcT, dtype, ("N", "H"), (N, H))
+    das = [None] * T
     for t in reversed(range(T)):
-        gates = cache.gates[:, t]
-        i, f, g, o = gates
-        tanh_c = cache.tanh_cs[t]
-        c_prev = cache.cs[t - 1] if t > 0 else cache.c0
-        # slopes = [i(1 − i), f(1 − f), 1 − g², o(1 − o)]
-        np.subtract(1, gates, out=slopes)
-        slopes *= gates
-        np.multiply(g, g, out=slopes[2])
-        np.subtract(1, slopes[2], out=slopes[2])
-        # dh = dhs_t + dh_next;  dc = dc_next + dh ⊙ o ⊙ (1 − tanh²(c_t))
-        np.add(dhs[t], dh_next, out=dh)
-        np.multiply(tanh_c, tanh_c, out=dc)
-        np.subtract(1, dc, out=dc)
-        dc *= o
-        dc *= dh
-        dc += dc_next
-        # da = [dc ⊙ g, dc ⊙ c_{t−1}, dc ⊙ i, dh ⊙ tanh(c_t)] ⊙ slopes
-        da_i, da_f, da_g, da_o = da_t = da[:, t]
-        np.multiply(dc, g, out=da_i)
-        np.multiply(dc, c_prev, out=da_f)
-        np.multiply(dc, i, out=da_g)
-        np.multiply(dh, tanh_c, out=da_o)
-        da_t *= slopes
-        np.matmul(da_t, W_hh_blocks, out=dh_parts)
-        np.sum(dh_parts, axis=0, out=dh_next)
-        np.multiply(dc, f, out=dc_next)
-    x_rows = cache.x.reshape(T * N, D)
-    h_prev_rows = np.concatenate([cache.h0[None], cache.hs[:-1]]).reshape(T * N, H)
-    dW_ih = np.empty_like(cache.W_ih)
-    dW_hh = np.empty_like(cache.W_hh)
-    dx_rows = np.zeros((T * N, D), dtype=dhs.dtype)
-    for k, (da_rows, W_x) in enumerate(zip(da.reshape(4, T * N, H), split_gates(cache.W_ih))):
-        np.matmul(da_rows.T, x_rows, out=dW_ih[k * H : (k + 1) * H])
-        np.matmul(da_rows.T, h_prev_rows, out=dW_hh[k * H : (k + 1) * H])
-        dx_rows += da_rows @ W_x
-    db = da.sum(axis=(1, 2)).reshape(4 * H)
+        das[t], dh_next, dc_next = _step_backward(dhs[t] + dh_next, dc_next, steps[t])
+    # The rows of all steps stacked: da_t, x_t and h_{t−1} for t = 1..T, T·N rows each.
+    da = np.concatenate(das)
+    xs = np.concatenate([step.x for step in steps])
+    h_prevs = np.concatenate([step.h_prev for step in steps])
+    dx = (da @ steps[0].W_ih).reshape(T, N, -1)
+    dW_ih = da.T @ xs  # Σ_t da_tᵀ x_t
+    dW_hh = da.T @ h_prevs  # Σ_t da_tᵀ h_{t−1}
+    db = da.sum(axis=0)
     dh0, dc0 = dh_next, dc_next  # what step 1 sends back
-    return dx_rows.reshape(T, N, D), dh0, dc0, dW_ih, dW_hh, db
+    return dx, dh0, dc0, dW_ih, dW_hh, db

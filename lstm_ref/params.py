@@ -14,7 +14,7 @@ GRUParams    W_ih (3H, D), W_hh (3H, H), b_ih, b_hh (3H,) ``nn.GRU``
 ===========  ==========================================  =====================
 
 The layout is PyTorch's (``weight_ih_l0`` is ``W_ih``, gate blocks in PyTorch's
-order), so converting to and from a ``torch.nn`` layer is a copy; the labs do it
+order), so converting to and from a PyTorch layer is a copy; the labs do it
 (``lstm_labs.convert``). PyTorch keeps two biases, ``b_ih`` and ``b_hh``; the
 RNN and the LSTM only ever use their sum, which is our ``b``. The GRU keeps
 both, because ``b_hn`` sits inside ``r ⊙ (W_hn h + b_hn)``.
@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_ref._checks import FLOAT_DTYPES, check_positive_int
+from lstm_ref._checks import check_dtype_argument, check_int, check_number
 
 
 class RNNParams(NamedTuple):
@@ -54,23 +54,11 @@ class GRUParams(NamedTuple):
 
 
 
-
-def _float_dtype(dtype):
-    """np.float32 or np.float64 from anything np.dtype understands; ValueError otherwise."""
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError as error:
-        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}") from error
-    if dtype not in FLOAT_DTYPES:
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-    return dtype
-
-
 def _uniform_parameters(D, H, gates, seed, dtype):
     """W_ih, W_hh, b_ih, b_hh, every entry ~ U(−k, k) with k = 1/√H, as PyTorch draws them."""
-    D = check_positive_int("D", D)
-    H = check_positive_int("H", H)
-    dtype = _float_dtype(dtype)
+    D = check_int("D", D, minimum=1)
+    H = check_int("H", H, minimum=1)
+    dtype = check_dtype_argument(dtype)
     rng = np.random.default_rng(seed)
     bound = 1 / math.sqrt(H)
     shapes = [(gates * H, D), (gates * H, H), (gates * H,), (gates * H,)]
@@ -138,11 +126,7 @@ def init_lstm(D, H, seed=None, forget_bias=None, dtype=np.float64):
     W_ih, W_hh, b_ih, b_hh = _uniform_parameters(D, H, 4, seed, dtype)
     b = b_ih + b_hh
     if forget_bias is not None:
-        if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float, np.number)):
-            raise ValueError(f"forget_bias must be a number or None, got {forget_bias!r}")
-        if not math.isfinite(forget_bias):
-            raise ValueError(f"forget_bias must be finite, got {forget_bias}")
-        b[H : 2 * H] = forget_bias
+        b[H : 2 * H] = check_number("forget_bias", forget_bias)
     return LSTMParams(W_ih, W_hh, b)
 
 

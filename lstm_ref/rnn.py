@@ -19,6 +19,9 @@ backpropagation through time (BPTT):
     db = Σ_t Σ_n da_t
 
 where dL/dh_t sums the loss's own gradient at h_t and what step t+1 sends back.
+The sequence functions are loops over the step: :func:`rnn_forward` runs the
+step's arithmetic once per t and keeps each step's cache, :func:`rnn_backward`
+runs the step's backward from t = T down to 1.
 
 Every function validates its arguments (see ``lstm_ref._checks``), computes in
 the dtype of ``x`` (float32 or float64) and never writes to an array it is given.
@@ -28,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_ref._checks import check_arrays, check_cache, check_recurrent_inputs
+from lstm_ref._checks import check_array, check_cache, check_recurrent_inputs
 
 
 class RNNStepCache(NamedTuple):
@@ -42,17 +45,21 @@ class RNNStepCache(NamedTuple):
 
 
 class RNNCache(NamedTuple):
-    """What :func:`rnn_backward` needs from :func:`rnn_forward`.
+    """What :func:`rnn_backward` needs from :func:`rnn_forward`: the cache of every step.
 
-    Its own memory is O(T·N·H): the hidden states; ``x``, ``h0`` and the weights
-    are the caller's arrays, held by reference (never copied, never written).
+    ``steps[t]`` is the :class:`RNNStepCache` of time step t + 1, what
+    :func:`rnn_step_forward` returns for it. Their own memory is T·N·H numbers,
+    the h_t; ``x_t`` is a view of the caller's ``x``, and ``h0`` and the weights
+    are the caller's arrays (never copied, never written).
     """
 
-    x: np.ndarray  # (T, N, D) the inputs x_1 .. x_T
-    h0: np.ndarray  # (N, H) the initial hidden state
-    W_ih: np.ndarray  # (H, D)
-    W_hh: np.ndarray  # (H, H)
-    hs: np.ndarray  # (T, N, H) the hidden states h_1 .. h_T (the same array rnn_forward returns)
+    steps: tuple  # T RNNStepCache, in time order
+
+
+def _step_forward(x, x_projection, h_prev, W_ih, W_hh):
+    """One step from its input projection W_ih x_t + b (N, H): the arithmetic of :func:`rnn_step_forward`."""
+    h = np.tanh(x_projection + h_prev @ W_hh.T)
+    return h, RNNStepCache(x, h_prev, W_ih, W_hh, h)
 
 
 def rnn_step_forward(x, h_prev, W_ih, W_hh, b):
@@ -79,10 +86,15 @@ def rnn_step_forward(x, h_prev, W_ih, W_hh, b):
         For :func:`rnn_step_backward`.
     """
     x, h_prev, W_ih, W_hh, b = check_recurrent_inputs(
-        "x", x, ("N", "D"), [("h_prev", h_prev)], W_ih, W_hh, [("b", b)], "H"
+        x, ("N", "D"), [("h_prev", h_prev)], W_ih, W_hh, [("b", b)], gates=1
     )
-    h = np.tanh(x @ W_ih.T + h_prev @ W_hh.T + b)
-    return h, RNNStepCache(x, h_prev, W_ih, W_hh, h)
+    return _step_forward(x, x @ W_ih.T + b, h_prev, W_ih, W_hh)
+
+
+def _step_backward(dh, cache):
+    """The recurrent half of :func:`rnn_step_backward`: (da (N, H), dh_prev)."""
+    da = dh * (1 - cache.h * cache.h)
+    return da, da @ cache.W_hh
 
 
 def rnn_step_backward(dh, cache):
@@ -108,24 +120,17 @@ def rnn_step_backward(dh, cache):
         The gradients of the loss with respect to ``x, h_prev, W_ih, W_hh, b``.
     """
     check_cache("cache", cache, RNNStepCache, "rnn_step_forward")
-    N, H = cache.h.shape
-    (dh,), _ = check_arrays([("dh", dh, ("N", "H"))], cache.h.dtype, {"N": N, "H": H})
-    da = dh * (1 - cache.h * cache.h)
-    dx = da @ cache.W_ih
-    dh_prev = da @ cache.W_hh
-    dW_ih = da.T @ cache.x
-    dW_hh = da.T @ cache.h_prev
-    db = da.sum(axis=0)
-    return dx, dh_prev, dW_ih, dW_hh, db
+    dh = check_array("dh", dh, cache.h.dtype, ("N", "H"), cache.h.shape)
+    da, dh_prev = _step_backward(dh, cache)
+    return da @ cache.W_ih, dh_prev, da.T @ cache.x, da.T @ cache.h_prev, da.sum(axis=0)
 
 
 def rnn_forward(x, h0, W_ih, W_hh, b):
-    """The tanh RNN over a whole sequence: h_t = tanh(W_ih x_t + W_hh h_{t−1} + b), t = 1..T.
+    """The tanh RNN over a whole sequence: the step of :func:`rnn_step_forward` for t = 1..T.
 
-    It computes exactly what T calls of :func:`rnn_step_forward` compute, but
-    faster: the input projections W_ih x_t + b of all time steps do not depend
-    on the recurrence, so they are one (T·N, D) @ (D, H) product before the
-    loop, and only the recurrent product h_{t−1} @ W_hh.T stays inside it.
+    The input projections W_ih x_t + b do not depend on the recurrence, so they
+    are computed for all T steps at once before the loop, as one (T·N, D) @ (D, H)
+    product; each step then adds its recurrent term W_hh h_{t−1}.
 
     Parameters
     ----------
@@ -142,33 +147,35 @@ def rnn_forward(x, h0, W_ih, W_hh, b):
     hs : (T, N, H) array
         The hidden states h_1 .. h_T.
     cache : RNNCache
-        For :func:`rnn_backward`; it holds ``hs`` itself (not a copy).
+        For :func:`rnn_backward`.
     """
     x, h0, W_ih, W_hh, b = check_recurrent_inputs(
-        "x", x, ("T", "N", "D"), [("h0", h0)], W_ih, W_hh, [("b", b)], "H"
+        x, ("T", "N", "D"), [("h0", h0)], W_ih, W_hh, [("b", b)], gates=1
     )
     T, N, D = x.shape
-    H = W_hh.shape[0]
-    # hs first holds the input projections a_t − W_hh h_{t−1}; each step completes
-    # its slice and overwrites it with h_t.
-    hs = (x.reshape(T * N, D) @ W_ih.T).reshape(T, N, H)
-    hs += b
-    h = h0
+    x_projections = (x.reshape(T * N, D) @ W_ih.T + b).reshape(T, N, -1)  # W_ih x_t + b for every t
+    h, hs, steps = h0, [], []
     for t in range(T):
-        hs[t] += h @ W_hh.T
-        h = np.tanh(hs[t], out=hs[t])
-    return hs, RNNCache(x, h0, W_ih, W_hh, hs)
+        h, step = _step_forward(x[t], x_projections[t], h, W_ih, W_hh)
+        hs.append(h)
+        steps.append(step)
+    return np.stack(hs), RNNCache(tuple(steps))
 
 
 def rnn_backward(dhs, cache):
     """Backpropagation through time for :func:`rnn_forward`.
 
-    Going backwards from t = T, with dh_{T+1→T} = 0:
+    From t = T down to 1, the step backward of :func:`rnn_step_backward` with
+    dh = dhs_t + dh_next, where dh_next is the dh_prev of step t + 1 (0 at t = T):
 
-        da_t = (dhs_t + dh_{t+1→t}) ⊙ (1 − h_t²),   dh_{t→t−1} = da_t W_hh
+        da_t = (dhs_t + dh_next) ⊙ (1 − h_t²),   dh_next ← da_t W_hh
 
-    then, from all the da_t at once, dx_t = da_t W_ih, dW_ih = Σ_t da_tᵀ x_t,
-    dW_hh = Σ_t da_tᵀ h_{t−1}, db = Σ_t Σ_n da_t, and dh0 = dh_{1→0}.
+    The gradients of x and of the weights are sums over t of products with da_t,
+
+        dx_t = da_t W_ih,   dW_ih = Σ_t da_tᵀ x_t,   dW_hh = Σ_t da_tᵀ h_{t−1},   db = Σ_t Σ_n da_t
+
+    so the loop keeps every da_t and they are computed after it, each as one
+    product over all steps. dh0 is what step 1 sends back.
 
     Parameters
     ----------
@@ -188,24 +195,20 @@ def rnn_backward(dhs, cache):
         The gradients of the loss with respect to ``x, h0, W_ih, W_hh, b``.
     """
     check_cache("cache", cache, RNNCache, "rnn_forward")
-    T, N, H = cache.hs.shape
-    D = cache.x.shape[2]
-    (dhs,), _ = check_arrays(
-        [("dhs", dhs, ("T", "N", "H"))], cache.hs.dtype, {"T": T, "N": N, "H": H}
-    )
-    # Only the recurrence runs step by step; the weight and input gradients are
-    # sums over t of products with da_t, so they are one product each after the loop.
-    da = np.empty_like(cache.hs)
-    dh_next = np.zeros_like(cache.h0)
+    steps = cache.steps
+    T, (N, H), dtype = len(steps), steps[0].h.shape, steps[0].h.dtype
+    dhs = check_array("dhs", dhs, dtype, ("T", "N", "H"), (T, N, H))
+    dh_next = np.zeros((N, H), dtype=dtype)
+    das = [None] * T
     for t in reversed(range(T)):
-        np.add(dhs[t], dh_next, out=da[t])
-        da[t] *= 1 - cache.hs[t] * cache.hs[t]
-        dh_next = da[t] @ cache.W_hh
-    da_rows = da.reshape(T * N, H)
-    dx = (da_rows @ cache.W_ih).reshape(T, N, D)
-    dW_ih = da_rows.T @ cache.x.reshape(T * N, D)
-    # h_{t−1} is h0 for t = 1 and hs[t−2] after it.
-    dW_hh = da[0].T @ cache.h0 + da_rows[N:].T @ cache.hs[:-1].reshape((T - 1) * N, H)
-    db = da_rows.sum(axis=0)
+        das[t], dh_next = _step_backward(dhs[t] + dh_next, steps[t])
+    # The rows of all steps stacked: da_t, x_t and h_{t−1} for t = 1..T, T·N rows each.
+    da = np.concatenate(das)
+    xs = np.concatenate([step.x for step in steps])
+    h_prevs = np.concatenate([step.h_prev for step in steps])
+    dx = (da @ steps[0].W_ih).reshape(T, N, -1)
+    dW_ih = da.T @ xs  # Σ_t da_tᵀ x_t
+    dW_hh = da.T @ h_prevs  # Σ_t da_tᵀ h_{t−1}
+    db = da.sum(axis=0)
     dh0 = dh_next  # what step 1 sends back
     return dx, dh0, dW_ih, dW_hh, db

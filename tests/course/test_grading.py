@@ -298,3 +298,15 @@ def test_a_well_formed_reply_is_read_back_exactly():
     assert results[0].status == "ok" and np.array_equal(results[0].outputs[0], arrays["case0/0"])
     assert results[1].status == "error" and results[1].message == "boom"
     json.dumps([r.status for r in results])
+
+
+def test_a_compressed_reply_is_refused_before_it_is_unpacked():
+    import zipfile
+    npz = io.BytesIO()
+    with zipfile.ZipFile(npz, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        buffer = io.BytesIO()
+        np.save(buffer, np.zeros(1000))
+        archive.writestr("case0/0.npy", buffer.getvalue())
+    forged = {"results": [{"status": "ok", "outputs": 1}], "arrays": base64.b64encode(npz.getvalue()).decode()}
+    with pytest.raises(ValueError, match="compressed"):
+        grading.parse_reply(forged, [None])

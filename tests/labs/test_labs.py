@@ -20,6 +20,7 @@ from lstm_labs import (
     LSTMClassifier,
     RNNClassifier,
     choose_device,
+    evaluate,
     make_classifier,
     seed_everything,
     train_full_batch,
@@ -168,10 +169,68 @@ def test_clipping_bounds_the_gradient_and_reports_it_unclipped():
     torch.nn.functional.cross_entropy(model(x), y).backward()
     unclipped = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters())).item()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # no move: the gradient stays to be read
-    _, reported = training._step(model, optimizer, x, y, clip_norm=unclipped / 10)
+    _, reported, (angle, changed) = training._step(model, optimizer, x, y, clipping=(unclipped / 10, None, True))
     clipped = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters())).item()
     assert float(reported) == pytest.approx(unclipped, rel=1e-5)
     assert clipped == pytest.approx(unclipped / 10, rel=1e-4)
+    assert changed and angle < 1e-3  # norm clipping keeps the direction
+
+
+def test_value_clipping_caps_every_entry_and_turns_the_gradient_by_less_than_90_degrees():
+    seed_everything(0)
+    model = LSTMClassifier(hidden_size=4)
+    x, y = _weather_tensors(1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    _, reported, _ = training._step(model, optimizer, x, y, clipping=(None, None, False))
+    unclipped = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+    c = float(unclipped.abs().max()) / 3
+    _, reported_clipped, (angle, changed) = training._step(model, optimizer, x, y, clipping=(None, c, True))
+    received = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+    assert torch.equal(received, unclipped.clamp(-c, c))
+    assert float(reported_clipped) == pytest.approx(float(unclipped.norm()), rel=1e-5)  # the norm before clipping
+    expected = math.degrees(math.acos(float(received.double() @ unclipped.double())
+                                      / float(received.double().norm() * unclipped.double().norm())))
+    assert changed and 0 < angle < 90 and angle == pytest.approx(expected, abs=1e-4)
+
+
+def _plain_minibatch_loop(model, train, heldout, epochs, batch_size, lr, clip_norm, seed, patience):
+    """Minibatch Adam with early stopping, written out: the oracle for train_minibatches."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    inputs, targets = train
+    losses, best_loss, best_epoch = [], math.inf, 0
+    for epoch in range(1, epochs + 1):
+        for batch in torch.randperm(len(targets), generator=order).split(batch_size):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(inputs[:, batch]), targets[batch])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+            optimizer.step()
+        losses.append(evaluate(model, *heldout)[0])
+        if losses[-1] < best_loss:
+            best_loss, best_epoch = losses[-1], epoch
+        elif epoch - best_epoch >= patience:
+            break
+    return losses, best_epoch
+
+
+def test_minibatch_training_with_early_stopping_is_the_plain_loop():
+    train, heldout = _weather_tensors(3, n=40), _weather_tensors(4, n=40)
+    settings = dict(epochs=30, batch_size=16, lr=0.05, clip_norm=1.0, seed=3)
+    seed_everything(1)
+    expected, best_epoch = _plain_minibatch_loop(RNNClassifier(hidden_size=8), train, heldout, patience=2,
+                                                 **settings)
+    seed_everything(1)
+    model = RNNClassifier(hidden_size=8)
+    history = training.train_minibatches(model, train, heldout, patience=2, restore_best=True,
+                                         show_progress=False, **settings)
+    assert history["heldout_loss"] == expected
+    assert len(expected) < 30  # it did stop early
+    assert history["heldout_epoch"] == list(range(1, len(expected) + 1))
+    assert len(history["train_loss"]) == 3 * len(expected)  # ceil(40 / 16) steps per epoch
+    assert history["best_epoch"] == best_epoch
+    # restored: the model now has the weights of the best epoch
+    assert evaluate(model, *heldout)[0] == pytest.approx(min(expected), abs=1e-7)
 
 
 def test_stream_training_sees_a_fresh_batch_each_step():
@@ -188,9 +247,11 @@ def test_stream_training_sees_a_fresh_batch_each_step():
     assert history["heldout_step"] == [3, 6, 7]
 
 
-@pytest.mark.parametrize("argument, value", [("epochs", 0), ("lr", -1.0), ("clip_norm", 0.0)])
-def test_training_rejects_bad_settings(argument, value):
-    with pytest.raises(ValueError, match=f"{argument} must be a number > 0"):
+@pytest.mark.parametrize("argument, value, expected", [
+    ("epochs", 0, "an integer >= 1"), ("lr", -1.0, "a finite number > 0"), ("clip_norm", 0.0, "a finite number > 0"),
+])
+def test_training_rejects_bad_settings(argument, value, expected):
+    with pytest.raises(ValueError, match=f"{argument} must be {expected}, got {value}"):
         train_full_batch(RNNClassifier(), _weather_tensors(0), **{argument: value, "show_progress": False})
 
 

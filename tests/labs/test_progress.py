@@ -10,15 +10,14 @@ from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
-# A bar counted by hand, a loop over steps_with_progress, and the tiny lab (which
-# trains through the labs' own loop and prints a line per run on a terminal).
+# A bar counted by hand, and the tiny lab (which trains through the labs' own loop and
+# prints a line per run on a terminal).
 CELLS = [
-    "from lstm_labs import progress_bar, steps_with_progress\n"
+    "from lstm_labs import progress_bar\n"
     "from lstm_labs.recall import run_recall",
     "with progress_bar(5, 'counted') as bar:\n"
     "    for _ in range(5):\n"
     "        bar.update(1)",
-    "total = sum(steps_with_progress(4, 'looped'))",
     "results = run_recall('tiny', models=('LSTM',), device='cpu', ratios=False)",
 ]
 
@@ -49,7 +48,7 @@ def run_as_a_person(client, source):
     return messages
 
 
-@pytest.mark.parametrize("source", CELLS[1:], ids=["progress_bar", "steps_with_progress", "run_recall"])
+@pytest.mark.parametrize("source", CELLS[1:], ids=["progress_bar", "run_recall"])
 def test_a_notebook_a_person_runs_draws_a_notebook_bar(attended_kernel, source):
     run_as_a_person(attended_kernel, CELLS[0])
     messages = run_as_a_person(attended_kernel, source)

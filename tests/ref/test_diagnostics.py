@@ -1,7 +1,7 @@
 """lstm_ref.diagnostics against torch.autograd.functional.jacobian and autograd's gradients.
 
-The torch step functions are written from the equations, independently of
-lstm_ref, in float64 built explicitly.
+The torch step functions (tests/oracles.py) are written from the equations,
+independently of lstm_ref, in float64 built explicitly.
 """
 
 import numpy as np
@@ -11,6 +11,7 @@ from torch.autograd.functional import jacobian as torch_jacobian
 
 from lstm_ref import diagnostics, gru, lstm, rnn
 from lstm_ref.gradcheck import rel_error
+from oracles import torch_gru_step, torch_lstm_step, torch_rnn_step
 
 T, N, D, H = 4, 3, 2, 5
 TOLERANCE = 1e-10
@@ -37,23 +38,6 @@ def gru_case(seed=0):
     x, h0 = rng_arrays(seed, (T, N, D), (N, H))
     params = rng_arrays(seed + 1, (3 * H, D), (3 * H, H), (3 * H,), (3 * H,), scale=0.7)
     return x, h0, *params
-
-
-def torch_rnn_step(x, h, W_ih, W_hh, b):
-    return torch.tanh(x @ W_ih.T + h @ W_hh.T + b)
-
-
-def torch_lstm_step(x, h, c, W_ih, W_hh, b):
-    a_i, a_f, a_g, a_o = (x @ W_ih.T + h @ W_hh.T + b).chunk(4, dim=-1)
-    c_new = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
-    return torch.sigmoid(a_o) * torch.tanh(c_new), c_new
-
-
-def torch_gru_step(x, h, W_ih, W_hh, b_ih, b_hh):
-    i_r, i_z, i_n = (x @ W_ih.T + b_ih).chunk(3, dim=-1)
-    h_r, h_z, h_n = (h @ W_hh.T + b_hh).chunk(3, dim=-1)
-    r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-    return (1 - z) * torch.tanh(i_n + r * h_n) + z * h
 
 
 def jacobian(function, inputs):
@@ -97,7 +81,7 @@ def test_lstm_jacobians_match_torch():
         for name, ours, theirs in zip(blocks._fields, blocks, [dh_dh, dh_dc, dc_dh, dc_dc], strict=True):
             assert rel_error(ours[t], per_item(theirs.numpy())) < TOLERANCE, (name, t)
     # ∂c_t/∂c_{t−1} is exactly diag(f_t): the direct term.
-    _, f, _, _ = cache.gates
+    f = np.stack([step.f for step in cache.steps])
     np.testing.assert_array_equal(blocks.dc_dc, f[..., :, None] * np.eye(H))
     _, _, step_cache = lstm.lstm_step_forward(x[0], h0, c0, W_ih, W_hh, b)
     for ours_step, ours_sequence in zip(diagnostics.lstm_jacobians(step_cache), blocks, strict=True):
@@ -132,7 +116,7 @@ def test_lstm_cell_jacobians_count_the_path_through_h():
     hs, cs, cache = lstm.lstm_forward(x, h0, c0, W_ih, W_hh, b)
     total = diagnostics.lstm_cell_jacobians(cache)
     direct = diagnostics.lstm_cell_jacobians(cache, direct_only=True)
-    _, f, _, o = cache.gates
+    f, o = (np.stack([getattr(step, name) for step in cache.steps]) for name in "fo")
     np.testing.assert_array_equal(direct, f[..., :, None] * np.eye(H))
     np.testing.assert_array_equal(total[0], direct[0])  # h_0 is given, not made from c_0
     for t in range(1, T):
@@ -219,6 +203,20 @@ def test_step_norms_closed_form():
     assert diagnostics.step_norms(gradients)[1] == np.inf
 
 
+def test_gradient_ratios_closed_form():
+    # G_t = 2^t u_n for t = 0..3, with u_0 of norm 1 and u_1 of norm 3: every ratio is 2^-k.
+    units = np.array([[1.0, 0.0], [0.0, 3.0]])
+    gradients = np.stack([2.0**t * units for t in range(4)])
+    np.testing.assert_allclose(diagnostics.gradient_ratios(gradients), 2.0 ** -np.arange(4), rtol=1e-15)
+    per_sequence = diagnostics.gradient_ratios(gradients, per_sequence=True)
+    assert per_sequence.shape == (4, 2)
+    np.testing.assert_allclose(per_sequence, np.stack([2.0 ** -np.arange(4)] * 2, axis=1), rtol=1e-15)
+    # A sequence whose gradient vanishes at one step: only its own column shows it.
+    gradients[1, 1] = 0.0
+    per_sequence = diagnostics.gradient_ratios(gradients, per_sequence=True)
+    assert per_sequence[2, 1] == 0.0 and per_sequence[2, 0] == 0.25
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -234,6 +232,8 @@ def test_step_norms_closed_form():
          "dhs must have shape (T, N, H) = (4, 3, 5), got (4, 3, 6)"),
         (lambda: diagnostics.step_norms(np.zeros((T, N))),
          "gradients must have shape (T, N, H) or (T, N, D), got (4, 3)"),
+        (lambda: diagnostics.gradient_ratios(np.zeros((T, N)), per_sequence=True),
+         "gradients must have shape (T, N, H) or (T, N, D), got (4, 3)"),
         (lambda: diagnostics.step_norms(np.zeros((T, N, H), dtype=int)),
          "gradients must hold float32 or float64 numbers, got dtype int64"),
     ],
@@ -248,12 +248,13 @@ def test_diagnostics_do_not_write_to_their_arguments():
     x, h0, c0, *params = lstm_case()
     _, _, cache = lstm.lstm_forward(x, h0, c0, *params)
     dhs, dcT = rng_arrays(11, (T, N, H), (N, H))
-    before = [a.copy() for a in (*cache, dhs, dcT)]
+    arrays = [*(array for step in cache.steps for array in step), dhs, dcT]
+    before = [a.copy() for a in arrays]
     diagnostics.lstm_jacobians(cache)
     diagnostics.lstm_cell_jacobians(cache)
     gradients = diagnostics.hidden_gradients(dhs, cache, dcT)
     gradients_copy = gradients.copy()
     diagnostics.step_norms(gradients)
-    for array, copy in zip((*cache, dhs, dcT), before, strict=True):
+    for array, copy in zip(arrays, before, strict=True):
         np.testing.assert_array_equal(array, copy)
     np.testing.assert_array_equal(gradients, gradients_copy)

@@ -13,7 +13,7 @@ import torch
 
 from lstm_ref import gru
 from lstm_ref.gradcheck import check_gradients, rel_error
-from oracles import SHAPES, TORCH_TOLERANCE, torch_forward_and_gradients
+from oracles import SHAPES, TORCH_TOLERANCE, torch_gru_sequence, torch_gru_step, torch_forward_and_gradients
 
 GRADIENT_NAMES = ["dx", "dh", "dW_ih", "dW_hh", "db_ih", "db_hh"]
 
@@ -28,23 +28,6 @@ def random_inputs(T, N, D, H, seed):
     b_ih = 0.5 * rng.standard_normal(3 * H)
     b_hh = 0.5 * rng.standard_normal(3 * H)
     return x, h0, W_ih, W_hh, b_ih, b_hh
-
-
-def torch_gru_step(x, h_prev, W_ih, W_hh, b_ih, b_hh):
-    i_r, i_z, i_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
-    h_r, h_z, h_n = (h_prev @ W_hh.T + b_hh).chunk(3, dim=1)
-    r = torch.sigmoid(i_r + h_r)
-    z = torch.sigmoid(i_z + h_z)
-    n = torch.tanh(i_n + r * h_n)
-    return (1 - z) * n + z * h_prev
-
-
-def torch_gru_sequence(x, h0, W_ih, W_hh, b_ih, b_hh):
-    hs, h = [], h0
-    for x_t in x:
-        h = torch_gru_step(x_t, h, W_ih, W_hh, b_ih, b_hh)
-        hs.append(h)
-    return torch.stack(hs)
 
 
 @pytest.mark.parametrize("T, N, D, H", SHAPES)

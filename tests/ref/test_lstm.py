@@ -1,8 +1,8 @@
 """lstm_ref.lstm against PyTorch autograd, torch.nn.LSTM and central differences.
 
-The PyTorch oracle below is written from the book's equations with torch
-operations, independently of lstm_ref; autograd differentiates it. Everything
-runs in float64, built explicitly (no global default dtype).
+The PyTorch oracle (tests/oracles.py) is written from the book's equations with
+torch operations, independently of lstm_ref; autograd differentiates it.
+Everything runs in float64, built explicitly (no global default dtype).
 """
 
 import warnings
@@ -13,7 +13,8 @@ import torch
 
 from lstm_ref import lstm
 from lstm_ref.gradcheck import check_gradients, rel_error
-from oracles import SHAPES, TORCH_TOLERANCE
+from oracles import SHAPES, TORCH_TOLERANCE, torch_forward_and_gradients, torch_lstm_sequence, torch_lstm_step
+
 
 def random_inputs(T, N, D, H, seed):
     """x (T, N, D), h0, c0 (N, H), W_ih (4H, D), W_hh (4H, H), b (4H,), float64."""
@@ -27,46 +28,6 @@ def random_inputs(T, N, D, H, seed):
     return x, h0, c0, W_ih, W_hh, b
 
 
-def torch_lstm_step(x, h_prev, c_prev, W_ih, W_hh, b):
-    """The book's LSTM equations in torch, gates in the order i, f, g, o."""
-    a = x @ W_ih.T + h_prev @ W_hh.T + b
-    a_i, a_f, a_g, a_o = a.chunk(4, dim=1)
-    c = torch.sigmoid(a_f) * c_prev + torch.sigmoid(a_i) * torch.tanh(a_g)
-    h = torch.sigmoid(a_o) * torch.tanh(c)
-    return h, c
-
-
-def torch_lstm_sequence(x, h0, c0, W_ih, W_hh, b):
-    hs, cs = [], []
-    h, c = h0, c0
-    for x_t in x:
-        h, c = torch_lstm_step(x_t, h, c, W_ih, W_hh, b)
-        hs.append(h)
-        cs.append(c)
-    return torch.stack(hs), torch.stack(cs)
-
-
-def torch_forward_and_gradients(function, inputs, loss_weights):
-    """Run a torch function on float64 copies of the inputs; return its outputs and
-    the autograd gradients of L = Σ_k Σ loss_weights_k(outputs) for every input."""
-    tensors = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in inputs]
-    outputs = function(*tensors)
-    loss = sum(weight(outputs) for weight in loss_weights)
-    gradients = torch.autograd.grad(loss, tensors)
-    return [o.detach().numpy() for o in outputs], [g.numpy() for g in gradients]
-
-
-def weighted(index, upstream, last_step=False):
-    """Loss term Σ output_index ⊙ upstream (of the last time step only if asked)."""
-    upstream = torch.tensor(upstream, dtype=torch.float64)
-
-    def term(outputs):
-        output = outputs[index][-1] if last_step else outputs[index]
-        return (output * upstream).sum()
-
-    return term
-
-
 @pytest.mark.parametrize("T, N, D, H", SHAPES)
 def test_step_forward_and_backward_match_torch(T, N, D, H):
     x, h0, c0, W_ih, W_hh, b = random_inputs(T, N, D, H, seed=1)
@@ -76,9 +37,7 @@ def test_step_forward_and_backward_match_torch(T, N, D, H):
     dh, dc = rng.standard_normal((N, H)), rng.standard_normal((N, H))
     grads = lstm.lstm_step_backward(dh, dc, cache)
 
-    (h_ref, c_ref), grads_ref = torch_forward_and_gradients(
-        torch_lstm_step, inputs, [weighted(0, dh), weighted(1, dc)]
-    )
+    (h_ref, c_ref), grads_ref = torch_forward_and_gradients(torch_lstm_step, inputs, [dh, dc])
     assert rel_error(h, h_ref) < TORCH_TOLERANCE
     assert rel_error(c, c_ref) < TORCH_TOLERANCE
     names = ["dx", "dh_prev", "dc_prev", "dW_ih", "dW_hh", "db"]
@@ -97,8 +56,13 @@ def test_sequence_forward_and_backward_match_torch(T, N, D, H, with_dcT):
     dcT = rng.standard_normal((N, H)) if with_dcT else None
     grads = lstm.lstm_backward(dhs, cache, dcT)
 
-    loss = [weighted(0, dhs)] + ([weighted(1, dcT, last_step=True)] if with_dcT else [])
-    (hs_ref, cs_ref), grads_ref = torch_forward_and_gradients(torch_lstm_sequence, inputs, loss)
+
+    def hs_cs_and_last_c(*tensors):
+        hs, cs = torch_lstm_sequence(*tensors)
+        return hs, cs, cs[-1]
+
+    # L = Σ hs ⊙ dhs (+ c_T ⊙ dcT): cs enters the loss through c_T only.
+    (hs_ref, cs_ref, _), grads_ref = torch_forward_and_gradients(hs_cs_and_last_c, inputs, [dhs, None, dcT])
     assert rel_error(hs, hs_ref) < TORCH_TOLERANCE
     assert rel_error(cs, cs_ref) < TORCH_TOLERANCE
     names = ["dx", "dh0", "dc0", "dW_ih", "dW_hh", "db"]
@@ -223,15 +187,18 @@ def test_split_gates_gives_the_per_gate_form():
     np.testing.assert_allclose(h, o * np.tanh(f * c0 + i * g), rtol=1e-13)
 
 
-def test_sequence_cache_holds_the_gates_gate_major():
+def test_sequence_cache_holds_the_cache_of_every_step():
     T, N, H = 3, 2, 4
     x, h0, c0, W_ih, W_hh, b = random_inputs(T, N, 3, H, seed=13)
     hs, cs, cache = lstm.lstm_forward(x, h0, c0, W_ih, W_hh, b)
-    assert cache.gates.shape == (4, T, N, H)
-    i, f, g, o = cache.gates
-    _, _, step_cache = lstm.lstm_step_forward(x[0], h0, c0, W_ih, W_hh, b)
-    for name, gate in zip("ifgo", (i, f, g, o)):
-        np.testing.assert_allclose(gate[0], getattr(step_cache, name), rtol=1e-13)
+    assert len(cache.steps) == T
+    h, c = h0, c0
+    for t, step_cache in enumerate(cache.steps):
+        h, c, expected = lstm.lstm_step_forward(x[t], h, c, W_ih, W_hh, b)
+        assert isinstance(step_cache, lstm.LSTMStepCache)
+        for name, ours, theirs in zip(expected._fields, step_cache, expected, strict=True):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-13, err_msg=name)
+    i, f, g, o = (np.stack([getattr(step, name) for step in cache.steps]) for name in "ifgo")
     np.testing.assert_allclose(cs[1], f[1] * cs[0] + i[1] * g[1], rtol=1e-13)
     np.testing.assert_allclose(hs, o * np.tanh(cs), rtol=1e-13)
 
@@ -242,6 +209,15 @@ def test_split_gates_on_the_last_axis():
     np.testing.assert_array_equal(g, a[..., 4:6])
     np.testing.assert_array_equal(np.concatenate([i, f, g, o], axis=-1), a)
     assert np.shares_memory(o, a)  # views, no copies
+
+
+def test_split_gates_cuts_a_gru_array_into_three():
+    W_hh = np.arange(3 * 2 * 2).reshape(6, 2)
+    W_hr, W_hz, W_hn = lstm.split_gates(W_hh, num_gates=3)
+    np.testing.assert_array_equal(W_hz, W_hh[2:4])
+    np.testing.assert_array_equal(np.concatenate([W_hr, W_hz, W_hn]), W_hh)
+    with pytest.raises(ValueError, match=r"3H axis .* got shape \(8, 2\)"):
+        lstm.split_gates(np.zeros((8, 2)), num_gates=3)
 
 
 @pytest.mark.parametrize("shape, axis", [((41, 3), 0), ((2, 41), -1), ((), 0), ((8, 3), 2)])

@@ -74,14 +74,14 @@ def test_forget_bias_sets_the_f_block_only():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: params.init_lstm(0, 4), "D must be a positive integer, got 0"),
-        (lambda: params.init_rnn(3, -1), "H must be a positive integer, got -1"),
-        (lambda: params.init_gru(3, 2.5), "H must be a positive integer, got 2.5"),
-        (lambda: params.init_lstm(3, True), "H must be a positive integer, got True"),
+        (lambda: params.init_lstm(0, 4), "D must be an integer >= 1, got 0"),
+        (lambda: params.init_rnn(3, -1), "H must be an integer >= 1, got -1"),
+        (lambda: params.init_gru(3, 2.5), "H must be an integer >= 1, got 2.5"),
+        (lambda: params.init_lstm(3, True), "H must be an integer >= 1, got True"),
         (lambda: params.init_lstm(3, 4, dtype=np.int64), "dtype must be float32 or float64, got int64"),
         (lambda: params.init_rnn(3, 4, dtype=np.float16), "dtype must be float32 or float64, got float16"),
-        (lambda: params.init_lstm(3, 4, forget_bias=math.nan), "forget_bias must be finite, got nan"),
-        (lambda: params.init_lstm(3, 4, forget_bias="1"), "forget_bias must be a number or None, got '1'"),
+        (lambda: params.init_lstm(3, 4, forget_bias=math.nan), "forget_bias must be a finite number, got nan"),
+        (lambda: params.init_lstm(3, 4, forget_bias="1"), "forget_bias must be a finite number, got '1'"),
     ],
 )
 def test_init_rejects_bad_arguments(call, message):

@@ -13,7 +13,7 @@ import torch
 
 from lstm_ref import rnn
 from lstm_ref.gradcheck import check_gradients, rel_error
-from oracles import SHAPES, TORCH_TOLERANCE, torch_forward_and_gradients
+from oracles import SHAPES, TORCH_TOLERANCE, torch_rnn_sequence, torch_rnn_step, torch_forward_and_gradients
 
 def random_inputs(T, N, D, H, seed):
     """x (T, N, D), h0 (N, H), W_ih (H, D), W_hh (H, H), b (H,), float64."""
@@ -24,18 +24,6 @@ def random_inputs(T, N, D, H, seed):
     W_hh = 0.5 * rng.standard_normal((H, H))
     b = 0.5 * rng.standard_normal(H)
     return x, h0, W_ih, W_hh, b
-
-
-def torch_rnn_step(x, h_prev, W_ih, W_hh, b):
-    return torch.tanh(x @ W_ih.T + h_prev @ W_hh.T + b)
-
-
-def torch_rnn_sequence(x, h0, W_ih, W_hh, b):
-    hs, h = [], h0
-    for x_t in x:
-        h = torch_rnn_step(x_t, h, W_ih, W_hh, b)
-        hs.append(h)
-    return torch.stack(hs)
 
 
 @pytest.mark.parametrize("T, N, D, H", SHAPES)

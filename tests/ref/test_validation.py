@@ -8,7 +8,7 @@ Sizes throughout: T = 3, N = 2, D = 4, H = 5.
 import numpy as np
 import pytest
 
-from lstm_ref import diagnostics, gru, lstm, rnn
+from lstm_ref import _checks, diagnostics, gru, lstm, rnn
 from lstm_ref.gradcheck import rel_error
 
 T, N, D, H = 3, 2, 4, 5
@@ -127,7 +127,7 @@ def test_mixed_dtypes_compute_in_the_dtype_of_x():
     args = lstm_args()
     args["x"] = args["x"].astype(np.float32)
     hs, cs, cache = lstm.lstm_forward(**args)
-    assert hs.dtype == cs.dtype == cache.W_hh.dtype == np.float32
+    assert hs.dtype == cs.dtype == cache.steps[0].W_hh.dtype == np.float32
     grads = lstm.lstm_backward(np.ones((T, N, H)), cache)  # float64 upstream, float32 cache
     assert all(grad.dtype == np.float32 for grad in grads)
 
@@ -273,3 +273,28 @@ def test_the_other_public_functions_do_not_write_to_their_arguments():
     diagnostics.hidden_gradients(dhs, gru_cache)
     diagnostics.step_norms(dhs)
     assert_unchanged(before, everything)
+
+
+# ---- Integer and real arguments: one check each, everywhere --------------------------
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.0, True, "3", None])
+def test_check_int_rejects_what_is_not_an_integer_of_at_least_the_minimum(value):
+    with pytest.raises(ValueError) as error:
+        _checks.check_int("look_back", value, minimum=1)
+    assert str(error.value) == f"look_back must be an integer >= 1, got {value!r}"
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, "1", True, None])
+def test_check_number_rejects_what_is_not_a_finite_number(value):
+    with pytest.raises(ValueError) as error:
+        _checks.check_number("forget_bias", value)
+    assert str(error.value) == f"forget_bias must be a finite number, got {value!r}"
+    with pytest.raises(ValueError, match="^lr must be a finite number > 0, got 0$"):
+        _checks.check_number("lr", 0, above=0)
+
+
+def test_check_int_and_check_number_return_plain_python_numbers():
+    assert _checks.check_int("n", np.int64(3)) == 3 and type(_checks.check_int("n", np.int64(3))) is int
+    assert _checks.check_number("lr", np.float32(0.5), above=0) == 0.5
+    assert type(_checks.check_number("lr", 1, above=0)) is float

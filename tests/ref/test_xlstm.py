@@ -1,4 +1,4 @@
-"""lstm_ref.xlstm against its PyTorch twin, central differences, exact arithmetic and closed forms.
+"""lstm_ref.slstm, slstm_unstabilised and mlstm against its PyTorch twin, central differences, exact arithmetic and closed forms.
 
 Oracles:
 - the twin ``lstm_labs.slstm`` differentiated by autograd (forward and every gradient);
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from lstm_ref import xlstm
+from lstm_ref import mlstm, slstm, slstm_unstabilised
 from lstm_ref.gradcheck import check_gradients, rel_error
 from lstm_labs import evaluate, train_on_stream
 from lstm_labs import slstm as twin
@@ -66,7 +66,7 @@ def twin_sequence(x, h0, c0, n0, m0, W, R, b, forget_gate):
 @pytest.mark.parametrize("T, N, D, H, K", SHAPES)
 def test_sequence_matches_the_twin_forward_and_autograd(T, N, D, H, K, forget_gate):
     inputs = random_inputs(T, N, D, H, K, seed=T * 100 + H)
-    hs, cs, ns, ms, cache = xlstm.slstm_forward(*inputs, forget_gate=forget_gate)
+    hs, cs, ns, ms, cache = slstm.slstm_forward(*inputs, forget_gate=forget_gate)
     tensors = as_tensors(inputs)
     hs_ref, (h_T, c_T, n_T, m_T) = twin.slstm_sequence(tensors[0], tuple(tensors[1:5]), *tensors[5:],
                                                        forget_gate=forget_gate)
@@ -76,7 +76,7 @@ def test_sequence_matches_the_twin_forward_and_autograd(T, N, D, H, K, forget_ga
     dhs = np.random.default_rng(1).standard_normal(hs.shape)
     (hs_ref * torch.from_numpy(dhs)).sum().backward()
     names = ["x", "h0", "c0", "n0", "m0", "W", "R", "b"]
-    for name, grad, tensor in zip(names, xlstm.slstm_backward(dhs, cache), tensors):
+    for name, grad, tensor in zip(names, slstm.slstm_backward(dhs, cache), tensors):
         assert rel_error(grad, tensor.grad.numpy()) < TORCH_TOLERANCE, name
 
 
@@ -85,7 +85,7 @@ def test_sequence_matches_the_twin_forward_and_autograd(T, N, D, H, K, forget_ga
 def test_step_gradients_of_every_output_match_autograd(T, N, D, H, K, forget_gate):
     x, *states, W, R, b = random_inputs(T, N, D, H, K, seed=7 + H)
     inputs = [x[0], *states, W, R, b]
-    *outputs, cache = xlstm.slstm_step_forward(*inputs, forget_gate=forget_gate)
+    *outputs, cache = slstm.slstm_step_forward(*inputs, forget_gate=forget_gate)
     upstream = [np.random.default_rng(k).standard_normal(outputs[0].shape) for k in range(4)]
     tensors = as_tensors(inputs)
     outputs_ref = twin.slstm_step(*tensors, forget_gate=forget_gate)
@@ -93,7 +93,7 @@ def test_step_gradients_of_every_output_match_autograd(T, N, D, H, K, forget_gat
         assert rel_error(mine, theirs.detach().numpy()) < TORCH_TOLERANCE
     sum(torch.sum(out * torch.from_numpy(up)) for out, up in zip(outputs_ref, upstream)).backward()
     names = ["x", "h_prev", "c_prev", "n_prev", "m_prev", "W", "R", "b"]
-    for name, grad, tensor in zip(names, xlstm.slstm_step_backward(*upstream, cache), tensors):
+    for name, grad, tensor in zip(names, slstm.slstm_step_backward(*upstream, cache), tensors):
         assert rel_error(grad, tensor.grad.numpy()) < TORCH_TOLERANCE, name
 
 
@@ -101,7 +101,7 @@ def test_step_gradients_of_every_output_match_autograd(T, N, D, H, K, forget_gat
 def test_a_fresh_start_matches_the_twin(forget_gate):
     """From zero states, m_1 = ĩ_1 (n_0 = 0): the twin and the reference agree, h_1 = o ⊙ tanh(z̃)."""
     x, *states, W, R, b = random_inputs(5, 3, 2, 4, 2, seed=3, fresh_start=True)
-    hs, _, ns, ms, _ = xlstm.slstm_forward(x, *states, W, R, b, forget_gate=forget_gate)
+    hs, _, ns, ms, _ = slstm.slstm_forward(x, *states, W, R, b, forget_gate=forget_gate)
     tensors = as_tensors([x, *states, W, R, b])
     hs_ref = twin_sequence(*tensors, forget_gate=forget_gate)
     assert rel_error(hs, hs_ref.detach().numpy()) < TORCH_TOLERANCE
@@ -145,11 +145,11 @@ def oracle_sequence(x, h0, c0, n0, m0, W, R, b, forget_gate, num_heads):
 @pytest.mark.parametrize("T, N, D, H, K", SHAPES)
 def test_the_stabilised_cell_equals_the_plain_equations(T, N, D, H, K, forget_gate):
     inputs = random_inputs(T, N, D, H, K, seed=11 * T + K)
-    hs, *_ = xlstm.slstm_forward(*inputs, forget_gate=forget_gate)
+    hs, *_ = slstm.slstm_forward(*inputs, forget_gate=forget_gate)
     hs_oracle, R_full = oracle_sequence(*(torch.from_numpy(a) for a in inputs), forget_gate, K)
     assert rel_error(hs, hs_oracle.numpy()) < 1e-10
-    assert np.array_equal(xlstm.full_recurrent_matrix(inputs[6]), R_full.numpy())
-    hs_plain, _, _ = xlstm.slstm_forward_unstabilised(
+    assert np.array_equal(slstm.full_recurrent_matrix(inputs[6]), R_full.numpy())
+    hs_plain, _, _ = slstm_unstabilised.slstm_forward_unstabilised(
         inputs[0], inputs[1], inputs[2] * np.exp(inputs[4]), inputs[3] * np.exp(inputs[4]), *inputs[5:],
         forget_gate=forget_gate)
     assert rel_error(hs_plain, hs_oracle.numpy()) < 1e-10
@@ -167,16 +167,16 @@ FD_TOLERANCE = 1e-6
 @pytest.mark.parametrize("forget_gate", FORGET_GATES)
 def test_step_backward_against_central_differences(forget_gate):
     x, *states, W, R, b = random_inputs(1, 3, 4, 6, 2, seed=5)
-    forward = functools.partial(xlstm.slstm_step_forward, forget_gate=forget_gate)
-    table = check_gradients(forward, xlstm.slstm_step_backward, [x[0], *states, W, R, b], eps=FD_EPS)
+    forward = functools.partial(slstm.slstm_step_forward, forget_gate=forget_gate)
+    table = check_gradients(forward, slstm.slstm_step_backward, [x[0], *states, W, R, b], eps=FD_EPS)
     assert table.max_error < FD_TOLERANCE, table
 
 
 @pytest.mark.parametrize("forget_gate", FORGET_GATES)
 def test_sequence_backward_against_central_differences(forget_gate):
     inputs = random_inputs(5, 2, 3, 4, 2, seed=6)
-    forward = functools.partial(xlstm.slstm_forward, forget_gate=forget_gate)
-    table = check_gradients(forward, xlstm.slstm_backward, inputs, eps=FD_EPS)
+    forward = functools.partial(slstm.slstm_forward, forget_gate=forget_gate)
+    table = check_gradients(forward, slstm.slstm_backward, inputs, eps=FD_EPS)
     assert table.max_error < FD_TOLERANCE, table
 
 
@@ -187,9 +187,9 @@ def test_a_loss_of_h_alone_does_not_depend_on_m():
     unchanged. Hence the directional derivative dL/dm0 − dL/dc0 ⊙ c0 − dL/dn0 ⊙ n0 is 0.
     """
     inputs = random_inputs(6, 3, 2, 4, 2, seed=8)
-    hs, _, _, _, cache = xlstm.slstm_forward(*inputs, forget_gate="exp")
+    hs, _, _, _, cache = slstm.slstm_forward(*inputs, forget_gate="exp")
     dhs = np.random.default_rng(0).standard_normal(hs.shape)
-    _, _, dc0, dn0, dm0, *_ = xlstm.slstm_backward(dhs, cache)
+    _, _, dc0, dn0, dm0, *_ = slstm.slstm_backward(dhs, cache)
     _, _, c0, n0, *_ = inputs
     directional = dm0 - dc0 * c0 - dn0 * n0
     assert np.abs(directional).max() < 1e-12 * np.abs(dm0).max()
@@ -255,8 +255,8 @@ def overflowing_case():
     b = 0.2 * rng.standard_normal(4 * H)
     b[H : 2 * H] = 1.5  # f = exp(f̃) ≈ e^{1.5} > 1: the memory (and n) grows at every step
     zeros = np.zeros((N, H))
-    hs, _, ns, ms, _ = xlstm.slstm_forward(x, zeros, zeros, zeros, zeros, W, R, b, forget_gate="exp")
-    hs_plain, _, ns_plain = xlstm.slstm_forward_unstabilised(x, zeros, zeros, zeros, W, R, b, forget_gate="exp")
+    hs, _, ns, ms, _ = slstm.slstm_forward(x, zeros, zeros, zeros, zeros, W, R, b, forget_gate="exp")
+    hs_plain, _, ns_plain = slstm_unstabilised.slstm_forward_unstabilised(x, zeros, zeros, zeros, W, R, b, forget_gate="exp")
     hs_exact, ns_exact = decimal_unstabilised(x, W, R, b, "exp")
     return dict(hs=hs, ns=ns, ms=ms, hs_plain=hs_plain, ns_plain=ns_plain, hs_exact=hs_exact, ns_exact=ns_exact)
 
@@ -299,8 +299,8 @@ def test_float32_overflows_sooner_and_the_stabiliser_still_holds():
     R = np.zeros((4, 1), np.float32)
     b = np.array([0.0, 1.0, 0.5, 2.0], np.float32)  # f = e per step: n_t = 1 + e + … + e^{t−1}
     zeros = np.zeros((1, 1), np.float32)
-    hs, _, ns, _, _ = xlstm.slstm_forward(x, zeros, zeros, zeros, zeros, W, R, b, forget_gate="exp")
-    _, _, ns_plain = xlstm.slstm_forward_unstabilised(x, zeros, zeros, zeros, W, R, b, forget_gate="exp")
+    hs, _, ns, _, _ = slstm.slstm_forward(x, zeros, zeros, zeros, zeros, W, R, b, forget_gate="exp")
+    _, _, ns_plain = slstm_unstabilised.slstm_forward_unstabilised(x, zeros, zeros, zeros, W, R, b, forget_gate="exp")
     assert hs.dtype == np.float32 and np.isfinite(hs).all() and np.isfinite(ns).all()
     # The exact n_t = (e^t − 1)/(e − 1) passes float32's largest number (3.4e38) at t = 90.
     t_first = next(t for t in range(1, 200) if (math.e**t - 1) / (math.e - 1) > float(np.finfo(np.float32).max))
@@ -339,7 +339,7 @@ def test_mlstm_matches_the_plain_equations(T, N, d):
     C, n, m = np.zeros((N, d, d)), np.zeros((N, d)), np.zeros(N)
     hs = []
     for t in range(T):
-        h, C, n, m = xlstm.mlstm_step_forward(q[t], k[t], v[t], i_pre[t], f_pre[t], o_pre[t], C, n, m)
+        h, C, n, m = mlstm.mlstm_step_forward(q[t], k[t], v[t], i_pre[t], f_pre[t], o_pre[t], C, n, m)
         hs.append(h)
     assert rel_error(np.stack(hs), plain_mlstm(q, k, v, i_pre, f_pre, o_pre)) < 1e-12
 
@@ -353,7 +353,7 @@ def test_mlstm_retrieves_stored_values_with_orthonormal_keys():
     state = (np.zeros((1, d, d)), np.zeros((1, d)), np.zeros(1))
     gates = dict(i_pre=np.zeros(1), f_pre=np.zeros(1), o_pre=np.full((1, d), 40.0))  # σ(40) == 1.0 in float64
     for key, value in zip(2 * eye[:2], values):
-        _, *state = xlstm.mlstm_step_forward(eye[:1], key[None], value[None], **gates, C_prev=state[0],
+        _, *state = mlstm.mlstm_step_forward(eye[:1], key[None], value[None], **gates, C_prev=state[0],
                                              n_prev=state[1], m_prev=state[2], forget_gate="exp")
     C, n, m = state
     queries = np.stack([eye[0], eye[1], eye[2], (eye[0] + eye[1]) / math.sqrt(2)])
@@ -361,7 +361,7 @@ def test_mlstm_retrieves_stored_values_with_orthonormal_keys():
     read = dict(k=np.zeros((repeat, d)), v=np.zeros((repeat, d)), i_pre=np.zeros(repeat), f_pre=np.zeros(repeat),
                 o_pre=np.full((repeat, d), 40.0), C_prev=np.repeat(C, repeat, 0), n_prev=np.repeat(n, repeat, 0),
                 m_prev=np.repeat(m, repeat, 0), forget_gate="exp")
-    h, *_ = xlstm.mlstm_step_forward(queries, **read)
+    h, *_ = mlstm.mlstm_step_forward(queries, **read)
     assert rel_error(h[0], values[0]) < 1e-15
     assert rel_error(h[1], values[1]) < 1e-15
     assert np.array_equal(h[2], np.zeros(d)), "a query that matches no key reads 0, not 0/0"
@@ -382,7 +382,7 @@ def step_args():
     ("W", (4 * H_ + 1, D_), "W must have shape (4H, D) = (16, 3), got (17, 3)"),
     ("x", (N_, D_ + 1), "x must have shape (N, D) = (2, 3), got (2, 4)"),
     ("R", (4 * H_, 3), "R must have shape (4H, d) with d dividing H = 4 (d = H / number of heads), got (16, 3)"),
-    ("R", (4 * H_ + 1, 2), "R must have shape (4H, d) = (4H, 2), got (17, 2)"),
+    ("R", (4 * H_ + 1, 2), "R must have shape (4H, d), its rows a multiple of 4, got (17, 2)"),
     ("b", (4 * H_ + 4,), "b must have shape (4H,) = (16,), got (20,)"),
     ("h_prev", (N_, H_ + 1), "h_prev must have shape (N, H) = (2, 4), got (2, 5)"),
     ("n_prev", (N_ + 1, H_), "n_prev must have shape (N, H) = (2, 4), got (3, 4)"),
@@ -392,66 +392,66 @@ def test_bad_shapes_name_the_argument(name, shape, message):
     args = step_args()
     args[name] = np.zeros(shape)
     with pytest.raises(ValueError) as error:
-        xlstm.slstm_step_forward(**args)
+        slstm.slstm_step_forward(**args)
     assert str(error.value) == message
 
 
 def test_other_bad_inputs():
     args = step_args()
     with pytest.raises(ValueError, match="forget_gate must be 'exp' or 'sigmoid', got 'tanh'"):
-        xlstm.slstm_step_forward(**args, forget_gate="tanh")
+        slstm.slstm_step_forward(**args, forget_gate="tanh")
     bad = dict(args, W=args["W"].copy())
     bad["W"][1, 2] = np.nan
     with pytest.raises(ValueError, match=r"W must be finite, got nan at index \(1, 2\)"):
-        xlstm.slstm_step_forward(**bad)
+        slstm.slstm_step_forward(**bad)
     with pytest.raises(ValueError, match="x must hold float32 or float64 numbers, got dtype int64"):
-        xlstm.slstm_step_forward(**dict(args, x=np.ones((N_, D_), dtype=np.int64)))
+        slstm.slstm_step_forward(**dict(args, x=np.ones((N_, D_), dtype=np.int64)))
     with pytest.raises(ValueError, match="cache must be the SLSTMStepCache returned by slstm_step_forward"):
-        xlstm.slstm_step_backward(*[np.zeros((N_, H_))] * 4, cache=(1, 2))
-    *_, cache = xlstm.slstm_step_forward(**args)
+        slstm.slstm_step_backward(*[np.zeros((N_, H_))] * 4, cache=(1, 2))
+    *_, cache = slstm.slstm_step_forward(**args)
     with pytest.raises(ValueError, match=r"dn must have shape \(N, H\) = \(2, 4\), got \(2, 3\)"):
-        xlstm.slstm_step_backward(np.zeros((N_, H_)), np.zeros((N_, H_)), np.zeros((N_, H_ - 1)),
+        slstm.slstm_step_backward(np.zeros((N_, H_)), np.zeros((N_, H_)), np.zeros((N_, H_ - 1)),
                                   np.zeros((N_, H_)), cache)
     with pytest.raises(ValueError, match="num_heads must divide H = 6, got 4"):
-        xlstm.init_slstm(3, 6, num_heads=4)
+        slstm.init_slstm(3, 6, num_heads=4)
     with pytest.raises(ValueError, match=r"C_prev must have shape \(N, d, d\) = \(1, 2, 2\), got \(1, 2, 3\)"):
-        xlstm.mlstm_step_forward(np.ones((1, 2)), np.ones((1, 2)), np.ones((1, 2)), np.zeros(1), np.zeros(1),
+        mlstm.mlstm_step_forward(np.ones((1, 2)), np.ones((1, 2)), np.ones((1, 2)), np.zeros(1), np.zeros(1),
                                  np.zeros((1, 2)), np.zeros((1, 2, 3)), np.zeros((1, 2)), np.zeros(1))
     with pytest.raises(ValueError, match=r"i_pre must have shape \(N,\) = \(1,\), got \(1, 1\)"):
-        xlstm.mlstm_step_forward(np.ones((1, 2)), np.ones((1, 2)), np.ones((1, 2)), np.zeros((1, 1)),
+        mlstm.mlstm_step_forward(np.ones((1, 2)), np.ones((1, 2)), np.ones((1, 2)), np.zeros((1, 1)),
                                  np.zeros(1), np.zeros((1, 2)), np.zeros((1, 2, 2)), np.zeros((1, 2)), np.zeros(1))
 
 
 def test_float32_in_float32_out():
     args = {name: value.astype(np.float32) for name, value in step_args().items()}
     args["W"] = args["W"].astype(np.float64)  # a float64 parameter is converted to x's dtype
-    h, c, n, m, cache = xlstm.slstm_step_forward(**args)
+    h, c, n, m, cache = slstm.slstm_step_forward(**args)
     assert {a.dtype for a in (h, c, n, m)} == {np.dtype(np.float32)}
-    grads = xlstm.slstm_step_backward(*[np.ones((N_, H_), np.float32)] * 4, cache)
+    grads = slstm.slstm_step_backward(*[np.ones((N_, H_), np.float32)] * 4, cache)
     assert {g.dtype for g in grads} == {np.dtype(np.float32)}
 
 
 def test_no_function_writes_to_its_arguments():
     inputs = random_inputs(3, N_, D_, H_, K_, seed=2)
     copies = [a.copy() for a in inputs]
-    hs, _, _, _, cache = xlstm.slstm_forward(*inputs, forget_gate="exp")
+    hs, _, _, _, cache = slstm.slstm_forward(*inputs, forget_gate="exp")
     dhs = np.ones_like(hs)
     dhs_copy = dhs.copy()
-    xlstm.slstm_backward(dhs, cache)
-    xlstm.slstm_forward_unstabilised(*inputs[:4], *inputs[5:])
+    slstm.slstm_backward(dhs, cache)
+    slstm_unstabilised.slstm_forward_unstabilised(*inputs[:4], *inputs[5:])
     step_inputs = [inputs[0][0], *inputs[1:]]
     step_copies = [a.copy() for a in step_inputs]
-    *outputs, step_cache = xlstm.slstm_step_forward(*step_inputs)
+    *outputs, step_cache = slstm.slstm_step_forward(*step_inputs)
     upstream = [np.ones((N_, H_)) for _ in range(4)]
-    xlstm.slstm_step_backward(*upstream, step_cache)
-    xlstm.full_recurrent_matrix(inputs[6])
+    slstm.slstm_step_backward(*upstream, step_cache)
+    slstm.full_recurrent_matrix(inputs[6])
     for original, copy in zip(inputs + step_inputs + [dhs], copies + step_copies + [dhs_copy]):
         assert np.array_equal(original, copy)
     assert all(np.array_equal(u, np.ones((N_, H_))) for u in upstream)
     mlstm_args = [np.ones((1, 2)), np.ones((1, 2)), np.ones((1, 2)), np.zeros(1), np.zeros(1), np.zeros((1, 2)),
                   np.ones((1, 2, 2)), np.ones((1, 2)), np.zeros(1)]
     mlstm_copies = [a.copy() for a in mlstm_args]
-    xlstm.mlstm_step_forward(*mlstm_args)
+    mlstm.mlstm_step_forward(*mlstm_args)
     assert all(np.array_equal(a, b) for a, b in zip(mlstm_args, mlstm_copies))
 
 
@@ -459,14 +459,14 @@ def test_no_function_writes_to_its_arguments():
 
 
 def test_layer_conversion_round_trip_and_forward():
-    params = xlstm.init_slstm(3, 6, num_heads=3, seed=4, forget_bias=2.0)
+    params = slstm.init_slstm(3, 6, num_heads=3, seed=4, forget_bias=2.0)
     assert np.all(params.b[6:12] == 2.0)
     layer = twin.slstm_layer_from_params(params, forget_gate="exp")
     back = twin.params_from_slstm_layer(layer)
     assert all(np.array_equal(a, b) for a, b in zip(params, back))
     x = np.random.default_rng(0).standard_normal((5, 2, 3))
     zeros = np.zeros((2, 6))
-    hs, *_ = xlstm.slstm_forward(x, zeros, zeros, zeros, zeros, *params, forget_gate="exp")
+    hs, *_ = slstm.slstm_forward(x, zeros, zeros, zeros, zeros, *params, forget_gate="exp")
     with torch.no_grad():
         hs_layer, _ = layer(torch.from_numpy(x))
     assert rel_error(hs, hs_layer.numpy()) < TORCH_TOLERANCE

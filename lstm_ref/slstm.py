@@ -1,6 +1,6 @@
-"""The xLSTM cells of Beck et al. (2024): the sLSTM, forward and backward, and one mLSTM step.
+"""The sLSTM cell of the xLSTM (Beck et al., 2024), forward and backward, one step and a sequence.
 
-**sLSTM.** One step maps x_t and the state (h_{t−1}, c_{t−1}, n_{t−1}, m_{t−1}) to
+One step maps x_t and the state (h_{t−1}, c_{t−1}, n_{t−1}, m_{t−1}) to
 
     a = W x_t + R h_{t−1} + b = [ĩ; f̃; z̃; õ]       pre-activations, gate order i, f, z, o
     z = tanh(z̃),   o = σ(õ)
@@ -17,7 +17,7 @@ keeps a **stabiliser state** m_t and stores c and n divided by exp(m_t):
     c_t = f' ⊙ c_{t−1} + i' ⊙ z,   n_t = f' ⊙ n_{t−1} + i',   h_t = o ⊙ c_t / n_t
 
 The factor exp(−m_t) is common to c_t and n_t, so h_t is the same as without
-it; :func:`slstm_forward_unstabilised` computes the version without, which
+it; ``lstm_ref.slstm_unstabilised`` computes the version without, which
 overflows where this one does not. As in the authors' code, a unit whose
 n_{t−1} is 0 (a fresh start from zero states) takes m_t = ĩ, so that i' = 1 and
 nothing underflows at the first step.
@@ -31,9 +31,7 @@ d inputs. With one head (d = H), ``R`` is (4H, H), exactly an LSTM's W_hh;
 :func:`full_recurrent_matrix` expands any R into that (4H, H) block-diagonal
 matrix. The number of heads is read from the shapes, K = H / d.
 
-**mLSTM.** :func:`mlstm_step_forward` stores key-value pairs in a matrix
-memory, C_t = f C_{t−1} + i v_t k_tᵀ, and reads it with a query,
-h_t = o ⊙ C_t q_t / max(|n_tᵀ q_t|, 1); one head, forward only.
+The xLSTM's other cell, the mLSTM, is ``lstm_ref.mlstm``.
 
 Arrays are time-major, x of shape (T, N, D), states (N, H), batches as rows
 (``x @ W.T``). Every function validates its arguments (``lstm_ref._checks``),
@@ -45,9 +43,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_ref._checks import check_arrays, check_cache, check_positive_int, float_dtype
+from lstm_ref._checks import check_array, check_cache, check_dtype_argument, check_int, check_number
+from lstm_ref._checks import float_dtype
 from lstm_ref.activations import sigmoid
-from lstm_ref.params import _float_dtype
+from lstm_ref.lstm import split_gates
 
 FORGET_GATES = ("exp", "sigmoid")
 
@@ -91,20 +90,28 @@ def _check_forget_gate(forget_gate):
         raise ValueError(f"forget_gate must be 'exp' or 'sigmoid', got {forget_gate!r}")
 
 
-def _check_slstm_inputs(x_name, x, x_dims, states, W, R, b):
-    """Validate x, the states and W, R, b; return them as arrays in x's dtype, in that order.
-
-    R fixes H (from its 4H rows) and the head size d; H must be a multiple of d.
-    """
-    dtype = float_dtype(x_name, x)
-    specs = [("R", R, ("4H", "d")), ("W", W, ("4H", "D")), ("b", b, ("4H",)), (x_name, x, x_dims)]
-    specs.extend((name, value, ("N", "H")) for name, value in states)
-    (R, W, b, x, *states), sizes = check_arrays(specs, dtype)
-    if sizes["H"] % sizes["d"]:
+def _check_recurrent_weights(R, dtype):
+    """R (4H, d) in ``dtype``, with H and d: R fixes both, and d must divide H."""
+    R = check_array("R", R, dtype, ("4H", "d"), (None, None))
+    if R.shape[0] % 4:
+        raise ValueError(f"R must have shape (4H, d), its rows a multiple of 4, got {R.shape}")
+    H, d = R.shape[0] // 4, R.shape[1]
+    if H % d:
         raise ValueError(
-            f"R must have shape (4H, d) with d dividing H = {sizes['H']} (d = H / number of heads), "
-            f"got {R.shape}"
+            f"R must have shape (4H, d) with d dividing H = {H} (d = H / number of heads), got {R.shape}"
         )
+    return R, H, d
+
+
+def _check_slstm_inputs(x, x_symbols, states, W, R, b):
+    """Validate x, the states and W, R, b; return them as arrays in x's dtype, in that order."""
+    dtype = float_dtype("x", x)
+    R, H, _ = _check_recurrent_weights(R, dtype)
+    W = check_array("W", W, dtype, ("4H", "D"), (4 * H, None))
+    b = check_array("b", b, dtype, ("4H",), (4 * H,))
+    x = check_array("x", x, dtype, x_symbols, (None,) * (len(x_symbols) - 1) + (W.shape[1],))
+    N = x.shape[-2]
+    states = [check_array(name, value, dtype, ("N", "H"), (N, H)) for name, value in states]
     return (x, *states, W, R, b)
 
 
@@ -123,10 +130,7 @@ def full_recurrent_matrix(R):
     -------
     (4H, H) array
     """
-    (R,), sizes = check_arrays([("R", R, ("4H", "d"))], float_dtype("R", R))
-    H, d = sizes["H"], sizes["d"]
-    if H % d:
-        raise ValueError(f"R must have shape (4H, d) with d dividing H = {H}, got {R.shape}")
+    R, H, d = _check_recurrent_weights(R, float_dtype("R", R))
     full = np.zeros((4 * H, H), dtype=R.dtype)
     for row in range(0, 4 * H, d):
         column = row % H  # the head's first unit
@@ -201,9 +205,9 @@ def slstm_step_forward(x, h_prev, c_prev, n_prev, m_prev, W, R, b, forget_gate="
     """
     _check_forget_gate(forget_gate)
     states = [("h_prev", h_prev), ("c_prev", c_prev), ("n_prev", n_prev), ("m_prev", m_prev)]
-    x, h_prev, c_prev, n_prev, m_prev, W, R, b = _check_slstm_inputs("x", x, ("N", "D"), states, W, R, b)
+    x, h_prev, c_prev, n_prev, m_prev, W, R, b = _check_slstm_inputs(x, ("N", "D"), states, W, R, b)
     a = x @ W.T + _recurrent_term(h_prev, R) + b
-    i_pre, f_pre, z_pre, o_pre = np.split(a, 4, axis=1)
+    i_pre, f_pre, z_pre, o_pre = split_gates(a, axis=-1)
     log_f, log_f_slope = _log_forget(f_pre, forget_gate)
     input_wins = (n_prev == 0) | (i_pre >= log_f + m_prev)
     m = np.where(input_wins, i_pre, log_f + m_prev)
@@ -258,9 +262,10 @@ def slstm_step_backward(dh, dc, dn, dm, cache):
         The gradients with respect to ``x, h_prev, c_prev, n_prev, m_prev, W, R, b``.
     """
     check_cache("cache", cache, SLSTMStepCache, "slstm_step_forward")
-    N, H = cache.c.shape
-    specs = [(name, value, ("N", "H")) for name, value in (("dh", dh), ("dc", dc), ("dn", dn), ("dm", dm))]
-    (dh, dc, dn, dm), _ = check_arrays(specs, cache.c.dtype, {"N": N, "H": H})
+    dh, dc, dn, dm = (
+        check_array(name, value, cache.c.dtype, ("N", "H"), cache.c.shape)
+        for name, value in (("dh", dh), ("dc", dc), ("dn", dn), ("dm", dm))
+    )
     i, f, z, o, c, n = cache.i, cache.f, cache.z, cache.o, cache.c, cache.n
     dc_total = dc + dh * o / n
     dn_total = dn - dh * cache.h / n
@@ -305,7 +310,7 @@ def slstm_forward(x, h0, c0, n0, m0, W, R, b, forget_gate="sigmoid"):
     """
     _check_forget_gate(forget_gate)
     states = [("h0", h0), ("c0", c0), ("n0", n0), ("m0", m0)]
-    x, h, c, n, m, W, R, b = _check_slstm_inputs("x", x, ("T", "N", "D"), states, W, R, b)
+    x, h, c, n, m, W, R, b = _check_slstm_inputs(x, ("T", "N", "D"), states, W, R, b)
     outputs, caches = [], []
     for x_t in x:
         h, c, n, m, cache = slstm_step_forward(x_t, h, c, n, m, W, R, b, forget_gate)
@@ -341,7 +346,7 @@ def slstm_backward(dhs, cache):
     check_cache("cache", cache, SLSTMCache, "slstm_forward")
     first = cache.steps[0]
     T, (N, H) = len(cache.steps), first.c.shape
-    (dhs,), _ = check_arrays([("dhs", dhs, ("T", "N", "H"))], first.c.dtype, {"T": T, "N": N, "H": H})
+    dhs = check_array("dhs", dhs, first.c.dtype, ("T", "N", "H"), (T, N, H))
     dx = np.empty((T, N, first.x.shape[1]), dtype=dhs.dtype)
     dW, dR, db = np.zeros_like(first.W), np.zeros_like(first.R), np.zeros(4 * H, dtype=dhs.dtype)
     dh_next = dc_next = dn_next = dm_next = np.zeros((N, H), dtype=dhs.dtype)
@@ -351,83 +356,6 @@ def slstm_backward(dhs, cache):
         )
         dW, dR, db = dW + dW_t, dR + dR_t, db + db_t
     return dx, dh_next, dc_next, dn_next, dm_next, dW, dR, db
-
-
-def slstm_step_forward_unstabilised(x, h_prev, c_prev, n_prev, W, R, b, forget_gate="sigmoid"):
-    """One sLSTM step *without* the stabiliser: for demonstrations only.
-
-        a = W x_t + R h_{t−1} + b = [ĩ; f̃; z̃; õ]
-        i = exp(ĩ),  f = exp(f̃) or σ(f̃),  z = tanh(z̃),  o = σ(õ)
-        c_t = f ⊙ c_{t−1} + i ⊙ z,   n_t = f ⊙ n_{t−1} + i,   h_t = o ⊙ c_t / n_t
-
-    Mathematically the same h_t as :func:`slstm_step_forward`; numerically,
-    exp(ĩ) overflows to inf once ĩ exceeds about 709.8 (88.7 in float32), and
-    then c_t / n_t is inf / inf = nan. The overflow is the point of this
-    function, so it raises no warning: it returns the inf and nan.
-
-    Parameters
-    ----------
-    x : (N, D) array
-    h_prev, c_prev, n_prev : (N, H) arrays
-    W : (4H, D) array
-    R : (4H, d) array
-    b : (4H,) array
-    forget_gate : "sigmoid" or "exp"
-
-    Returns
-    -------
-    h, c, n : (N, H) arrays
-        h_t, c_t, n_t (possibly inf or nan).
-    """
-    _check_forget_gate(forget_gate)
-    states = [("h_prev", h_prev), ("c_prev", c_prev), ("n_prev", n_prev)]
-    x, h_prev, c_prev, n_prev, W, R, b = _check_slstm_inputs("x", x, ("N", "D"), states, W, R, b)
-    return _unstabilised_step(x, h_prev, c_prev, n_prev, W, R, b, forget_gate)
-
-
-def _unstabilised_step(x, h_prev, c_prev, n_prev, W, R, b, forget_gate):
-    """The unvalidated body of :func:`slstm_step_forward_unstabilised` (its states may be inf or nan)."""
-    a = x @ W.T + _recurrent_term(h_prev, R) + b
-    i_pre, f_pre, z_pre, o_pre = np.split(a, 4, axis=1)
-    with np.errstate(over="ignore", invalid="ignore"):
-        i = np.exp(i_pre)
-        f = np.exp(f_pre) if forget_gate == "exp" else sigmoid(f_pre)
-        c = f * c_prev + i * np.tanh(z_pre)
-        n = f * n_prev + i
-        h = sigmoid(o_pre) * c / n
-    return h, c, n
-
-
-def slstm_forward_unstabilised(x, h0, c0, n0, W, R, b, forget_gate="sigmoid"):
-    """The sLSTM over a sequence without the stabiliser: for demonstrations only.
-
-    A loop over the step of :func:`slstm_step_forward_unstabilised`. Once a
-    state overflows, inf and nan propagate through h into every later step
-    (through R h_{t−1}); no warning is raised.
-
-    Parameters
-    ----------
-    x : (T, N, D) array
-    h0, c0, n0 : (N, H) arrays
-    W : (4H, D) array
-    R : (4H, d) array
-    b : (4H,) array
-    forget_gate : "sigmoid" or "exp"
-
-    Returns
-    -------
-    hs, cs, ns : (T, N, H) arrays
-        h_t, c_t, n_t for t = 1..T (possibly inf or nan).
-    """
-    _check_forget_gate(forget_gate)
-    states = [("h0", h0), ("c0", c0), ("n0", n0)]
-    x, h, c, n, W, R, b = _check_slstm_inputs("x", x, ("T", "N", "D"), states, W, R, b)
-    outputs = []
-    for x_t in x:
-        h, c, n = _unstabilised_step(x_t, h, c, n, W, R, b, forget_gate)
-        outputs.append((h, c, n))
-    hs, cs, ns = (np.stack(sequence) for sequence in zip(*outputs))
-    return hs, cs, ns
 
 
 def init_slstm(D, H, num_heads=1, seed=None, forget_bias=None, dtype=np.float64):
@@ -453,81 +381,15 @@ def init_slstm(D, H, num_heads=1, seed=None, forget_bias=None, dtype=np.float64)
     -------
     SLSTMParams(W, R, b)
     """
-    D, H = check_positive_int("D", D), check_positive_int("H", H)
-    num_heads = check_positive_int("num_heads", num_heads)
+    D, H = check_int("D", D, minimum=1), check_int("H", H, minimum=1)
+    num_heads = check_int("num_heads", num_heads, minimum=1)
     if H % num_heads:
         raise ValueError(f"num_heads must divide H = {H}, got {num_heads}")
-    dtype = _float_dtype(dtype)
+    dtype = check_dtype_argument(dtype)
     rng = np.random.default_rng(seed)
     bound = 1 / math.sqrt(H)
     W, R, b = (rng.uniform(-bound, bound, size=shape).astype(dtype)
                for shape in [(4 * H, D), (4 * H, H // num_heads), (4 * H,)])
     if forget_bias is not None:
-        if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float, np.number)) \
-                or not math.isfinite(forget_bias):
-            raise ValueError(f"forget_bias must be a finite number or None, got {forget_bias!r}")
-        b[H : 2 * H] = forget_bias
+        b[H : 2 * H] = check_number("forget_bias", forget_bias)
     return SLSTMParams(W, R, b)
-
-
-def mlstm_step_forward(q, k, v, i_pre, f_pre, o_pre, C_prev, n_prev, m_prev, forget_gate="sigmoid"):
-    """One stabilised mLSTM step, one head: write the pair (k_t, v_t) into C, read it with q_t.
-
-    Unstabilised, with scalar gates i = exp(ĩ), f = σ(f̃) or exp(f̃) per sequence:
-
-        k̂ = k_t / √d
-        C_t = f C_{t−1} + i v_t k̂ᵀ          (d × d: the covariance update)
-        n_t = f n_{t−1} + i k̂
-        h_t = o ⊙ C_t q_t / max(|n_tᵀ q_t|, 1),   o = σ(õ)
-
-    Stabilised as the sLSTM is: m_t = max(log f + m_{t−1}, ĩ), i' = exp(ĩ − m_t),
-    f' = exp(log f + m_{t−1} − m_t), and C_t, n_t are stored divided by
-    exp(m_t); the bound 1 in the denominator then becomes exp(−m_t):
-
-        h_t = o ⊙ C_t q_t / max(|n_tᵀ q_t|, exp(−m_t))
-
-    which is the same h_t. The key is divided by √d inside the step, as in the
-    authors' recurrent step (the paper puts 1/√d into the definition of k).
-
-    Parameters
-    ----------
-    q, k, v : (N, d) arrays
-        Query, key (before the 1/√d) and value of each of N sequences.
-    i_pre, f_pre : (N,) arrays
-        ĩ and f̃: one input and one forget gate per sequence (scalars per head).
-    o_pre : (N, d) array
-        õ, the output gate's pre-activation.
-    C_prev : (N, d, d) array
-        The matrix memory C_{t−1}.
-    n_prev : (N, d) array
-        The normaliser n_{t−1}.
-    m_prev : (N,) array
-        The stabiliser m_{t−1}; from a fresh start all of C, n, m are zeros.
-    forget_gate : "sigmoid" (the authors' code) or "exp"
-
-    Returns
-    -------
-    h : (N, d) array
-        h_t.
-    C : (N, d, d) array
-    n : (N, d) array
-    m : (N,) array
-        C_t, n_t, m_t (stabilised).
-    """
-    _check_forget_gate(forget_gate)
-    dtype = float_dtype("q", q)
-    specs = [("q", q, ("N", "d")), ("k", k, ("N", "d")), ("v", v, ("N", "d")), ("i_pre", i_pre, ("N",)),
-             ("f_pre", f_pre, ("N",)), ("o_pre", o_pre, ("N", "d")), ("C_prev", C_prev, ("N", "d", "d")),
-             ("n_prev", n_prev, ("N", "d")), ("m_prev", m_prev, ("N",))]
-    (q, k, v, i_pre, f_pre, o_pre, C_prev, n_prev, m_prev), sizes = check_arrays(specs, dtype)
-    log_f, _ = _log_forget(f_pre, forget_gate)
-    m = np.maximum(log_f + m_prev, i_pre)
-    i = np.exp(i_pre - m)[:, None]  # (N, 1), to scale each sequence's vectors
-    f = np.exp(log_f + m_prev - m)[:, None]
-    k_scaled = k / math.sqrt(sizes["d"])
-    C = f[:, :, None] * C_prev + i[:, :, None] * (v[:, :, None] * k_scaled[:, None, :])  # v k̂ᵀ
-    n = f * n_prev + i * k_scaled
-    retrieved = np.einsum("nij,nj->ni", C, q)  # C_t q_t
-    denominator = np.maximum(np.abs(np.sum(n * q, axis=1)), np.exp(-m))
-    h = sigmoid(o_pre) * retrieved / denominator[:, None]
-    return h, C, n, m
