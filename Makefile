@@ -4,25 +4,33 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Reinstall only when the pins change.
+# Reinstall only when the dependencies or their pins change.
 INSTALLED := $(VENV)/.installed-stamp
 JB_FLAGS := -W -n --keep-going
 CLASSROOM := _build/classroom
 
-.PHONY: help book test classroom assignments bench sandbox clean distclean
+.PHONY: help book test classroom assignments notebooks bench sandbox clean distclean
 
 help:
 	@echo "make book         build the self-study book into _build/html"
 	@echo "make test         run the whole test suite (builds the book in a temporary folder)"
 	@echo "make classroom    build the classroom edition (no solutions) into $(CLASSROOM)/_build/html"
 	@echo "make assignments  regenerate solutions/, exercises/ and worked/ from lstm_course/assignments/"
+	@echo "make notebooks    regenerate notebooks/, the chapters as .ipynb for Colab"
 	@echo "make bench        time lstm_ref against torch.nn.LSTM"
 	@echo "make sandbox      install bubblewrap, which grading runs every submission in"
 	@echo "make clean        remove what was built (keeps .venv); distclean removes .venv too"
 
-$(INSTALLED): pyproject.toml
+# uv installs the environment in seconds where pip takes more than a minute; pip only
+# installs uv. uv does not read pip's configuration, so where pip is told to look for
+# wheels in a folder (find-links: a machine that keeps PyTorch's CPU-only build on its
+# disk), uv is told the same, unless UV_FIND_LINKS is already set.
+$(INSTALLED): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[all]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt uv
+	links="$${UV_FIND_LINKS:-$$($(BIN)/python -m pip config get global.find-links 2>/dev/null)}"; \
+	UV_FIND_LINKS="$$links" $(BIN)/uv pip install --quiet --python $(BIN)/python \
+		-c constraints.txt -e '.[all]'
 	touch $@
 
 book: $(INSTALLED)
@@ -49,6 +57,9 @@ sandbox:
 
 assignments: $(INSTALLED)
 	$(BIN)/python -m lstm_course.generate
+
+notebooks: $(INSTALLED)
+	$(BIN)/python tools/notebooks.py
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/bench_lstm.py

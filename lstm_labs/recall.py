@@ -24,7 +24,7 @@ from lstm_ref._checks import check_int
 from lstm_labs.convert import params_from_torch
 from lstm_labs.models import make_classifier
 from lstm_labs.results import provenance
-from lstm_labs.training import as_tensors, choose_device, seed_everything, train_on_stream
+from lstm_labs.training import as_tensors, choose_device, prints_run_lines, seed_everything, train_on_stream
 
 CHANCE = 1 / 3
 
@@ -162,8 +162,8 @@ def run_recall(scale="book", lags=None, seeds=None, models=None, steps=None, bat
     Arguments left ``None`` come from ``SCALES[scale]``; ``models`` are labels of
     ``RECALL_MODELS``. Every model of a (seed, lag) sees the same batches and the
     same held-out set. Gradients are clipped to norm ``clip_norm`` (``None``: not
-    clipped), the same for every model. Unless ``show_progress`` is False, a line is
-    printed as each run ends. Returns a dict ready for JSON: ``config``, ``runs``,
+    clipped), the same for every model. A line is printed as each run ends (see
+    ``training.prints_run_lines``). Returns a dict ready for JSON: ``config``, ``runs``,
     ``ratios`` (gradient ratios at initialisation) and ``provenance``.
     """
     if scale not in SCALES:
@@ -205,7 +205,7 @@ def run_recall(scale="book", lags=None, seeds=None, models=None, steps=None, bat
                          "heldout_accuracy": history["heldout_accuracy"][-1],
                          "wall_time_s": round(time.perf_counter() - run_started, 3)}
                 runs.append({"model": label, "lag": lag, "seed": seed, "history": history, "final": final})
-                if show_progress is not False:
+                if prints_run_lines(show_progress):
                     print(f"{label} lag={lag} seed={seed}: held-out accuracy {final['heldout_accuracy']:.3f}, "
                           f"{final['wall_time_s']:.1f} s", flush=True)
     ratio_results = None

@@ -27,7 +27,8 @@ import torch
 from lstm_ref import data
 from lstm_labs.models import make_classifier
 from lstm_labs.results import provenance
-from lstm_labs.training import as_tensors, choose_device, evaluate, seed_everything, train_full_batch
+from lstm_labs.training import (as_tensors, choose_device, evaluate, prints_run_lines, seed_everything,
+                                train_full_batch)
 
 LN3 = math.log(3)
 STREAM_LENGTH = 500_000  # the published raw data: np.random.randint(0, 3, size=500000)
@@ -147,7 +148,7 @@ def run_weather_grid(scale="book", sizes=None, seeds=None, models=("LSTM", "RNN"
     final numbers (``final``: training loss of the last epoch and after it,
     training and held-out loss and accuracy) and the article's prediction
     (``prediction``). Arguments left ``None`` come from ``SCALES[scale]``.
-    Unless ``show_progress`` is False, a line is printed as each run ends.
+    A line is printed as each run ends (see ``training.prints_run_lines``).
     """
     chosen = SCALES[scale]
     sizes = chosen.sizes if sizes is None else tuple(sizes)
@@ -173,7 +174,7 @@ def run_weather_grid(scale="book", sizes=None, seeds=None, models=("LSTM", "RNN"
                 runs.append({"model": cell, "size": size, "seed": seed, "windows": size - look_back,
                              "look_back": look_back, "history": history, "final": final,
                              "prediction": published_prediction(model, stream, size, device)})
-                if show_progress is not False:
+                if prints_run_lines(show_progress):
                     print(f"{cell} size={size:,} seed={seed}: training loss {final['train_loss']:.4f}, "
                           f"held-out loss {final['heldout_loss']:.4f}, {final['wall_time_s']:.1f} s", flush=True)
     return runs
@@ -227,7 +228,7 @@ def run_markov(scale="book", size=None, seeds=None, models=("LSTM", "RNN"), epoc
             _, history, final = _train_and_measure(cell, train, heldout, settings, device,
                                                    f"Markov {cell} seed={seed}")
             runs.append({"model": cell, "seed": seed, "size": size, "history": history, "final": final})
-            if show_progress is not False:
+            if prints_run_lines(show_progress):
                 print(f"Markov {cell} seed={seed}: held-out loss {final['heldout_loss']:.4f} "
                       f"(floor {data.entropy_rate(transition):.4f}), {final['wall_time_s']:.1f} s", flush=True)
     return {"transition": np.asarray(transition).tolist(),

@@ -16,8 +16,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def classroom_config(config, cache=None):
-    """Return a copy of a parsed _config.yml for the classroom edition."""
+def classroom_config(config, cache=None, config_dir=ROOT):
+    """Return a copy of a parsed _config.yml, read from ``config_dir``, for the classroom edition."""
     edition = dict(config)
     edition["title"] = f"{config['title']} (classroom edition)"
     sphinx = dict(edition.get("sphinx", {}))
@@ -30,6 +30,10 @@ def classroom_config(config, cache=None):
     }
     # Merge the theme option into Jupyter Book's own (launch buttons, repository).
     sphinx["recursive_update"] = True
+    # Jupyter Book finds local extensions relative to the configuration's folder, and
+    # this one is written elsewhere.
+    sphinx["local_extensions"] = {name: str((config_dir / path).resolve())
+                                  for name, path in sphinx.get("local_extensions", {}).items()}
     edition["sphinx"] = sphinx
     if cache is not None:
         # Reuse the self-study build's executed notebooks: the chapters are the same.
@@ -45,7 +49,7 @@ def main(argv=None):
                         help="a jupyter-cache folder to share with the self-study build")
     args = parser.parse_args(argv)
     config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
-    yaml.safe_dump(classroom_config(config, args.cache), sys.stdout, sort_keys=False,
+    yaml.safe_dump(classroom_config(config, args.cache, args.config.resolve().parent), sys.stdout, sort_keys=False,
                    allow_unicode=True)
 
 

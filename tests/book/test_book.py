@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, copy_checkout
+from launch import check_opens, launch_buttons, linked_path, read_config
 
 pytestmark = pytest.mark.slow
 
@@ -105,6 +106,44 @@ def test_no_executed_cell_shows_an_error(books):
     broken = [str(page.relative_to(html_dir)) for page in html_dir.rglob("*.html")
               if 'class="output traceback' in page.read_text(encoding="utf-8")]
     assert not broken, f"pages with an error in an executed cell: {broken}"
+
+
+def test_every_launch_button_opens_a_file_of_the_repository(books):
+    """Each launch button of each page leads to this repository, to a file that its
+    service opens as a notebook; and with no hub address set, there is no hub button."""
+    _, html_dir = books["full"]
+    source = books["source"]
+    config = read_config(source)
+    assert not config["launch_buttons"].get("jupyterhub_url")
+    checked = {}
+    for page in sorted(html_dir.rglob("*.html")):
+        for name, url in launch_buttons(page):
+            path = linked_path(name, url, config)
+            check_opens(name, path, source)
+            checked.setdefault(name, []).append(path)
+    assert sorted(checked) == ["Binder", "Colab"], f"launch buttons found: {sorted(checked)}"
+    # Every page from a notebook has them: every chapter, and every released notebook.
+    notebook_pages = {f"{name}.md" for name in toc_files(source / "_toc.yml") if name.startswith("chapters/")}
+    notebook_pages |= {str(p.relative_to(source)) for p in (source / "exercises").glob("*/*.ipynb")}
+    assert notebook_pages <= set(checked["Binder"]), f"pages without a Binder button: {notebook_pages - set(checked['Binder'])}"
+    assert len(checked["Colab"]) == len(checked["Binder"])
+
+
+def test_the_labs_leave_no_progress_bar_in_their_pages(books):
+    _, html_dir = books["full"]
+    for chapter in ("06_lab_weather", "07_lab_long_range", "10_lstm_in_practice"):
+        page = (html_dir / "chapters" / f"{chapter}.html").read_text(encoding="utf-8")
+        assert "widget-view" not in page and "it/s]" not in page, f"{chapter}: a progress bar is in the page"
+
+
+def test_every_page_names_the_licences(books):
+    _, html_dir = books["full"]
+    for page in html_dir.rglob("*.html"):
+        html_text = page.read_text(encoding="utf-8")
+        if page.relative_to(html_dir).parts[0] in ("_static", "_sources", "reports") or 'http-equiv="Refresh"' in html_text:
+            continue  # not a page of the book: static files, execution reports, the root's redirect
+        text = page_text(page)
+        assert "CC BY 4.0" in text and "MIT License" in text, f"{page.relative_to(html_dir)}: no licence in the footer"
 
 
 def test_editions_differ_only_by_worked_solutions():
