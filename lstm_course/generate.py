@@ -118,11 +118,16 @@ def _new_notebook(cells):
 def source_notebook(assignment):
     """The nbgrader source notebook of an assignment, from lstm_course/assignments/<id>.md.
 
-    Its metadata tells the book (MyST-NB) never to execute it or the released notebook
-    nbgrader makes of it, which keeps the metadata: a released notebook raises
+    Its first cell installs the course where it is missing (Colab), a plain cell that the
+    book's pages hide (lstm_course.install_cell); it checks for ``lstm_course`` only, which
+    a grading sandbox holds (its client) while it lacks ``lstm_ref``, so the cell never runs
+    pip there. Its metadata tells the book (MyST-NB) never to execute it or the released
+    notebook nbgrader makes of it, which keeps the metadata: a released notebook raises
     NotImplementedError by design.
     """
-    cells = []
+    from lstm_course.install_cell import install_cell, release_source
+
+    cells = [install_cell("student", ["lstm_course"], release_source(ROOT))]
     for spec in parse_source((SOURCES / f"{assignment}.md").read_text(encoding="utf-8")):
         maker = nbformat.v4.new_code_cell if spec["type"] == "code" else nbformat.v4.new_markdown_cell
         cell = maker(spec["source"])
@@ -146,15 +151,16 @@ def worked_notebook(source):
         metadata = cell.metadata.get("nbgrader", {})
         text = _MARKER.sub("", _HIDDEN.sub("", cell.source)).rstrip("\n")
         if cell.cell_type == "code":
-            new = nbformat.v4.new_code_cell(text)
+            new = nbformat.v4.new_code_cell(text, metadata={k: v for k, v in cell.metadata.items() if k == "tags"})
         elif metadata.get("solution"):
             new = nbformat.v4.new_markdown_cell(f"**A model answer.**\n\n{text}")
         else:
             new = nbformat.v4.new_markdown_cell(text)
         cells.append(new)
-    title = cells[0].source.splitlines()[0]
-    cells[0].source = cells[0].source.replace(title, f"{title} (worked solutions)", 1)
-    cells.insert(1, nbformat.v4.new_markdown_cell(
+    first = next(index for index, cell in enumerate(cells) if cell.cell_type == "markdown")
+    title = cells[first].source.splitlines()[0]
+    cells[first].source = cells[first].source.replace(title, f"{title} (worked solutions)", 1)
+    cells.insert(first + 1, nbformat.v4.new_markdown_cell(
         "This is the assignment with one correct answer to every part, run when the book is "
         "built: every visible test below passes. Try the assignment first, in the released "
         "notebook (the repository's `exercises/` folder), and come here to compare."))

@@ -66,12 +66,15 @@ def install_jupyter(python, *extra, env, cwd):
                env=env, cwd=cwd)
 
 
-def execute_notebook(python, notebook, env, cwd, jupytext_root=None):
+def execute_notebook(python, notebook, env, cwd, jupytext_root=None, probe="lstm_labs", allow_errors=False):
     """Execute ``notebook`` with ``python``'s own kernel, its working folder ``cwd``; return
-    where the kernel's Python and the labs' package were (``prefix``, ``lstm_labs``)."""
-    command = [python, RUN_NOTEBOOK, notebook, "--cwd", cwd]
+    where the kernel's Python and ``probe`` were (``prefix``, ``probe``) and the names of
+    the errors raised (with ``allow_errors``, every cell runs; otherwise the first stops it)."""
+    command = [python, RUN_NOTEBOOK, notebook, "--cwd", cwd, "--probe", probe]
     if jupytext_root is not None:
         command += ["--jupytext", jupytext_root]
+    if allow_errors:
+        command.append("--allow-errors")
     return json.loads(run(command, env=env, cwd=cwd).strip().splitlines()[-1])
 
 
