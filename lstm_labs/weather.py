@@ -1,7 +1,7 @@
 """Lab 1: the published synthetic weather experiment, reproduced and examined.
 
 The set-up follows the article being reproduced (Iwai, Kernel Labs; key
-``iwai2025weather``): 500,000 i.i.d. uniform draws from {Sunny, Rainy, Cloudy}
+``iwaiweather``): 500,000 i.i.d. uniform draws from {Sunny, Rainy, Cloudy}
 with ``np.random.seed(42)``; windows of ``look_back`` steps, each labelled with the
 value that follows; one-hot inputs, time-major; ``nn.LSTM(3, 10)`` or ``nn.RNN(3, 10)``
 and a linear read-out; cross-entropy, Adam with learning rate 0.01, the whole set as
