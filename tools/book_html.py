@@ -3,6 +3,7 @@
 - Each script is included once. sphinx-thebe registers its configuration script
   (``const THEBE_JS_URL = ...``) once per reading of the sources, and a second copy
   on a page is a JavaScript error (a ``const`` declared twice).
+- Code wraps at the column's edge instead of scrolling (``_static/book.css``).
 - MathJax is loaded on every page, the search page included, and search summaries
   are typeset (``_static/search_math.js``), so that a summary shows a formula and
   not its TeX.
@@ -28,5 +29,6 @@ def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
 def setup(app):
     app.set_html_assets_policy("always")
     app.add_js_file("search_math.js", priority=900)
+    app.add_css_file("book.css", priority=900)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
