@@ -38,13 +38,14 @@ def new_axes(title, xlabel, ylabel, log_y=False, ax=None, figsize=None):
 
 
 # The book's column is about 690 px wide on a laptop and 358 px on a phone, where a
-# figure 4.2 inches (302 pt) wide shows at 1.19 px per point: 11 pt text is 13 px
-# there, and a subscript or an exponent (0.7 of its text) still 9.1 px. Every text of
-# a figure is therefore one size; a figure that needs two panels stacks them.
+# figure 4.2 inches wide (a little more once its labels are counted) shows at about
+# 1.15 px per point: 11.5 pt text is 13 px there, and a subscript or an exponent (0.7
+# of its text) still 9.3 px. Every text of a figure is therefore one size; a figure
+# that needs two panels stacks them.
 BOOK_FIGURE_WIDTH = 4.2
 BOOK_RC = {
     "figure.figsize": (BOOK_FIGURE_WIDTH, 3.0),
-    "font.size": 11,
+    "font.size": 11.5,
     "axes.titlesize": "medium",
     "axes.labelsize": "medium",
     "xtick.labelsize": "medium",

@@ -1,6 +1,6 @@
 """A local Sphinx extension: what the book's HTML needs beyond Jupyter Book's defaults.
 
-- Each script is included once. sphinx-thebe registers its configuration script
+- Each script and style sheet is included once. sphinx-thebe registers its configuration script
   (``const THEBE_JS_URL = ...``) once per reading of the sources, and a second copy
   on a page is a JavaScript error (a ``const`` declared twice).
 - Code wraps at the column's edge instead of scrolling (``_static/book.css``).
@@ -15,20 +15,22 @@ def _script_key(script):
             tuple(sorted(getattr(script, "attributes", {}).items())))
 
 
-def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
-    """Keep the first of any scripts that are the same file or the same inline body."""
-    seen, kept = set(), []
-    for script in context.get("script_files", []):
-        key = _script_key(script)
-        if key not in seen:
-            seen.add(key)
-            kept.append(script)
-    context["script_files"] = kept
+def drop_duplicate_assets(app, pagename, templatename, context, doctree):
+    """Keep the first of any scripts or style sheets that are the same file or the same inline body."""
+    for key in ("script_files", "css_files"):
+        seen, kept = set(), []
+        for asset in context.get(key, []):
+            identity = _script_key(asset)
+            if identity not in seen:
+                seen.add(identity)
+                kept.append(asset)
+        context[key] = kept
 
 
 def setup(app):
     app.set_html_assets_policy("always")
     app.add_js_file("search_math.js", priority=900)
     app.add_css_file("book.css", priority=900)
-    app.connect("html-page-context", drop_duplicate_scripts, priority=900)
+    # Early: html-page-context stops at the first handler that returns a template name.
+    app.connect("html-page-context", drop_duplicate_assets, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -22,12 +22,11 @@ def classroom_config(config, cache=None):
     edition["title"] = f"{config['title']} (classroom edition)"
     sphinx = dict(edition.get("sphinx", {}))
     # No page's source is published either: a chapter's source holds its solutions.
-    config_sphinx = sphinx.get("config", {})
     sphinx["config"] = {
-        **config_sphinx,
+        **sphinx.get("config", {}),
         "hide_solutions": True,
         "html_copy_source": False,
-        "html_theme_options": {**config_sphinx.get("html_theme_options", {}), "use_download_button": False},
+        "html_theme_options": {"use_download_button": False},
     }
     # Merge the theme option into Jupyter Book's own (launch buttons, repository).
     sphinx["recursive_update"] = True
