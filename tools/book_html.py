@@ -10,9 +10,10 @@
 """
 
 
-def _script_key(script):
-    return (str(getattr(script, "filename", script)), getattr(script, "priority", 0),
-            tuple(sorted(getattr(script, "attributes", {}).items())))
+def _asset_key(asset):
+    """What makes two assets the same: the file (an inline script has none) and the attributes."""
+    filename = getattr(asset, "filename", asset) or ""
+    return str(filename), tuple(sorted(getattr(asset, "attributes", {}).items()))
 
 
 def drop_duplicate_assets(app, pagename, templatename, context, doctree):
@@ -20,7 +21,7 @@ def drop_duplicate_assets(app, pagename, templatename, context, doctree):
     for key in ("script_files", "css_files"):
         seen, kept = set(), []
         for asset in context.get(key, []):
-            identity = _script_key(asset)
+            identity = _asset_key(asset)
             if identity not in seen:
                 seen.add(identity)
                 kept.append(asset)
