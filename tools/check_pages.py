@@ -35,8 +35,6 @@ import zlib
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlparse
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 WIDTHS = {1280: 900, 390: 844}
 MIN_TEXT_PX = 9.0
@@ -49,20 +47,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 def toc_pages(toc_path):
-    """Every document of a jb-book table of contents, root first, as 'dir/name' without suffix."""
-    toc = yaml.safe_load(Path(toc_path).read_text(encoding="utf-8"))
-    files = [toc["root"]]
+    """Every document of a Jupyter Book table of contents, root first, as 'dir/name' without suffix."""
+    from sphinx_external_toc.parsing import parse_toc_yaml
 
-    def walk(entries):
-        for entry in entries:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters", []))
-    walk(toc.get("chapters", []))
-    return [str(Path(name).with_suffix("")) for name in files]
+    return list(parse_toc_yaml(str(toc_path)))
 
 
 # --------------------------------------------------------------------------- figures
