@@ -17,7 +17,15 @@ def _asset_key(asset):
 
 
 def drop_duplicate_assets(app, pagename, templatename, context, doctree):
-    """Keep the first of any scripts or style sheets that are the same file or the same inline body."""
+    """Keep the first of any scripts or style sheets that are the same file or the same inline body.
+
+    The search page gets MathJax here: the theme's handler for it ends the event before
+    Sphinx's own would add MathJax.
+    """
+    if pagename == "search":
+        from sphinx.ext.mathjax import install_mathjax
+
+        install_mathjax(app, pagename, templatename, context, doctree)
     for key in ("script_files", "css_files"):
         seen, kept = set(), []
         for asset in context.get(key, []):
