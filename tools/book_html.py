@@ -33,7 +33,8 @@ def drop_duplicate_assets(app, pagename, templatename, context, doctree):
             if identity not in seen:
                 seen.add(identity)
                 kept.append(asset)
-        context[key] = kept
+        # In place: the list is the builder's, and later handlers (MathJax's) add to it.
+        context[key][:] = kept
 
 
 def setup(app):

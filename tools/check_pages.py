@@ -3,7 +3,8 @@
 Each page of the table of contents is opened at 1280x900 (a laptop) and at 390x844
 (a phone), after MathJax has typeset it, and the check counts what the reader meets:
 
-- display equations wider than their column (clipped or scrolled without a sign);
+- display equations wider than their column (clipped or scrolled without a sign), and
+  formulas MathJax did not typeset (the reader would see TeX);
 - code cells wider than the column at 1280 px;
 - scaffolding the reader sees: visible code lines that are `assert ...` or `glue(...)`,
   and outputs that print how long the build took;
@@ -126,7 +127,16 @@ MEASURE_JS = r"""
                                               visibilityProperty: true});
   const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
   const result = {screens: document.scrollingElement.scrollHeight / window.innerHeight,
-                  clipped: [], wideCode: [], scaffolding: [], timings: [], images: [], links: []};
+                  clipped: [], wideCode: [], scaffolding: [], timings: [], images: [], links: [],
+                  untypeset: []};
+  // Math MathJax did not typeset (not loaded, or a TeX error shown as its source) would pass
+  // every width test while the reader sees TeX.
+  for (const el of article.querySelectorAll('div.math, span.math')) {
+    const container = el.querySelector('mjx-container');
+    if (!container || container.querySelector('mjx-merror') || /\\(begin|end)\{/.test(container.textContent)) {
+      result.untypeset.push((el.textContent || '').trim().slice(0, 80));
+    }
+  }
   for (const el of article.querySelectorAll('mjx-container[display="true"]')) {
     if (!visible(el)) continue;
     const math = el.querySelector('mjx-math') || el;
@@ -267,7 +277,8 @@ def check_page(context, base, name, width, html_dir, links, blocked, screenshots
                        "measured": bool(scale and scale[0] == "svg"),
                        "matplotlib": bool(scale and (scale[0].startswith("svg") or "matplotlib" in scale[-1].lower()))})
     broken = sorted({f"{href[len(base):]}: {why}" for href in found["links"] if (why := links.broken(href))})
-    return {"screens": found["screens"], "clipped": found["clipped"], "wide_code": found["wideCode"],
+    return {"screens": found["screens"], "clipped": found["clipped"], "untypeset": found["untypeset"],
+            "wide_code": found["wideCode"],
             "scaffolding": found["scaffolding"], "timings": found["timings"], "images": images,
             "errors": errors, "broken_links": broken}
 
@@ -279,6 +290,8 @@ def failures(page_report, max_screens):
         at = page_report[width]
         if at["clipped"]:
             reasons.append(f"{len(at['clipped'])} clipped equation(s) at {width} px")
+        if at["untypeset"]:
+            reasons.append(f"{len(at['untypeset'])} formula(s) not typeset at {width} px")
         if at["errors"]:
             reasons.append(f"{len(at['errors'])} console error(s) at {width} px")
         small = [i for i in at["images"] if i["matplotlib"] and (i["text_px"] is None or i["text_px"] < MIN_TEXT_PX)
@@ -390,7 +403,7 @@ def main(argv=None):
         for name, page in report["pages"].items():
             for width in WIDTHS:
                 at = page[width]
-                for key in ("clipped", "wide_code", "scaffolding", "timings", "errors", "broken_links"):
+                for key in ("clipped", "untypeset", "wide_code", "scaffolding", "timings", "errors", "broken_links"):
                     for item in at[key] if (width == 1280 or key in ("clipped", "errors")) else []:
                         print(f"  {name} @{width} {key}: {item}")
                 for image in at["images"]:
