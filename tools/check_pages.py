@@ -144,11 +144,14 @@ MEASURE_JS = r"""
     const c = column.getBoundingClientRect();
     const m = math.getBoundingClientRect();
     const page = document.documentElement.clientWidth;
-    if (m.width > column.clientWidth + 1 || m.right > c.right + 1 || m.left < c.left - 1 || m.right > page) {
+    // The container is narrower than the column when an equation number floats beside
+    // it, and it scrolls what does not fit: compare the formula with the container too.
+    if (el.scrollWidth > el.clientWidth + 1 || m.width > el.clientWidth + 1 ||
+        m.width > column.clientWidth + 1 || m.right > c.right + 1 || m.left < c.left - 1 || m.right > page) {
       const label = (el.closest('div.math') || el).querySelector('.eqno');
       result.clipped.push({text: (label ? label.textContent.trim() + ' ' : '') +
                                  (el.getAttribute('aria-label') || el.textContent || '').slice(0, 80),
-                           width: Math.round(m.width), column: Math.round(column.clientWidth)});
+                           width: Math.round(m.width), room: el.clientWidth, column: Math.round(column.clientWidth)});
     }
   }
   for (const pre of article.querySelectorAll('div.cell_input pre, div.highlight pre')) {
