@@ -286,36 +286,40 @@ def check_page(context, base, name, width, html_dir, links, blocked, screenshots
             "errors": errors, "broken_links": broken}
 
 
+# What fails a page: findings at each width, and findings at 1280 px only.
+AT_EACH_WIDTH = {"clipped": "clipped equation(s)", "untypeset": "formula(s) not typeset",
+                 "errors": "console error(s)"}
+AT_1280 = {"wide_code": "code block(s) wider than the column", "scaffolding": "visible assert/glue line(s)",
+           "timings": "printed build timing(s)", "broken_links": "broken link(s)"}
+
+
+def too_small(image):
+    """A figure whose smallest text is under MIN_TEXT_PX, or a matplotlib raster, whose text cannot be measured."""
+    if image["measured"]:
+        return image["text_px"] < MIN_TEXT_PX
+    return image["matplotlib"] and not image["src"].endswith(".svg")
+
+
 def failures(page_report, max_screens):
     """The reasons a page fails, in words."""
     reasons = []
     for width in WIDTHS:
         at = page_report[width]
-        if at["clipped"]:
-            reasons.append(f"{len(at['clipped'])} clipped equation(s) at {width} px")
-        if at["untypeset"]:
-            reasons.append(f"{len(at['untypeset'])} formula(s) not typeset at {width} px")
-        if at["errors"]:
-            reasons.append(f"{len(at['errors'])} console error(s) at {width} px")
-        small = [i for i in at["images"] if i["matplotlib"] and (i["text_px"] is None or i["text_px"] < MIN_TEXT_PX)
-                 and not i["src"].endswith(".svg") or (i["measured"] and i["text_px"] < MIN_TEXT_PX)]
+        for key, what in AT_EACH_WIDTH.items():
+            if at[key]:
+                reasons.append(f"{len(at[key])} {what} at {width} px")
+        small = [image for image in at["images"] if too_small(image)]
         if small:
             reasons.append(f"{len(small)} figure(s) with text under {MIN_TEXT_PX:.0f} px (or unmeasurable) at {width} px")
     wide = page_report[1280]
-    if wide["wide_code"]:
-        reasons.append(f"{len(wide['wide_code'])} code block(s) wider than the column at 1280 px")
-    if wide["scaffolding"]:
-        reasons.append(f"{len(wide['scaffolding'])} visible assert/glue line(s)")
-    if wide["timings"]:
-        reasons.append(f"{len(wide['timings'])} printed build timing(s)")
-    no_alt = [i for i in wide["images"] if i["no_alt"]]
-    if no_alt:
-        reasons.append(f"{len(no_alt)} image(s) without alt text")
-    unloaded = [i for i in wide["images"] if not i["loaded"]]
-    if unloaded:
-        reasons.append(f"{len(unloaded)} image(s) that did not load")
-    if wide["broken_links"]:
-        reasons.append(f"{len(wide['broken_links'])} broken link(s)")
+    for key, what in AT_1280.items():
+        if wide[key]:
+            reasons.append(f"{len(wide[key])} {what} at 1280 px")
+    for test, what in ((lambda image: image["no_alt"], "image(s) without alt text"),
+                       (lambda image: not image["loaded"], "image(s) that did not load")):
+        found = [image for image in wide["images"] if test(image)]
+        if found:
+            reasons.append(f"{len(found)} {what}")
     if wide["screens"] > max_screens:
         reasons.append(f"{wide['screens']:.1f} screens at 1280x900 (more than {max_screens})")
     return reasons
