@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed-stamp
 JB_FLAGS := -W -n --keep-going
 CLASSROOM := _build/classroom
 
-.PHONY: help book test classroom assignments notebooks bench sandbox clean distclean
+.PHONY: help book test classroom assignments notebooks bench sandbox check-pages browser clean distclean
 
 help:
 	@echo "make book         build the self-study book into _build/html"
@@ -19,6 +19,7 @@ help:
 	@echo "make notebooks    regenerate notebooks/, the chapters as .ipynb for Colab"
 	@echo "make bench        time lstm_ref against torch.nn.LSTM"
 	@echo "make sandbox      install bubblewrap, which grading runs every submission in"
+	@echo "make check-pages  open every page of _build/html in Chromium at 1280 and 390 px and measure it"
 	@echo "make clean        remove what was built (keeps .venv); distclean removes .venv too"
 
 # uv installs the environment in seconds where pip takes more than a minute; pip only
@@ -42,7 +43,7 @@ classroom: $(INSTALLED)
 	$(BIN)/jupyter-book build . $(JB_FLAGS) --toc _toc_classroom.yml \
 		--config $(CLASSROOM)/_config.yml --path-output $(CLASSROOM)
 
-test: $(INSTALLED) sandbox
+test: $(INSTALLED) sandbox browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Grading runs every submission in a bubblewrap sandbox (a system package): installed
@@ -54,6 +55,27 @@ sandbox:
 	  else \
 	    echo "grading needs bubblewrap: install it (Debian/Ubuntu: sudo apt-get install bubblewrap)"; exit 1; \
 	  fi; }
+
+
+# The page check needs a browser (Debian's chromium; Playwright downloads none) and
+# MathJax 3 (from npm: the check runs offline, the published book takes it from a CDN).
+CHROMIUM := /usr/bin/chromium
+MATHJAX := _build/mathjax-3.2.2.tgz
+
+browser: $(CHROMIUM) $(MATHJAX)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "make check-pages needs Chromium at $(CHROMIUM): run 'apt-get install chromium' as root"; exit 1; fi
+
+$(MATHJAX):
+	@mkdir -p $(@D)
+	@command -v npm >/dev/null || { echo "make check-pages needs npm to fetch MathJax 3: install Node.js and npm"; exit 1; }
+	cd $(@D) && npm pack --silent mathjax@3.2.2 >/dev/null
+
+check-pages: $(INSTALLED) browser
+	$(BIN)/python tools/check_pages.py --html _build/html --mathjax $(MATHJAX)
 
 assignments: $(INSTALLED)
 	$(BIN)/python -m lstm_course.generate

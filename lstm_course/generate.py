@@ -24,10 +24,15 @@ new one). A fenced block becomes a cell; its info string says which kind:
     ```python solution id=rnn_step_forward  an answer cell: ### BEGIN/END SOLUTION inside
     ```python test id=test_x points=2       a graded test: ### BEGIN/END HIDDEN TESTS inside
     ```markdown answer id=answer_x points=2 a written answer graded by hand (the model answer)
+
+A code cell that draws a figure says what the figure shows, for the book's readers
+who cannot see it: ``alt="..."`` in its info string (quoted, so it may hold spaces)
+becomes the figure's alt text in the worked solutions, which draw it.
 """
 
 import argparse
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -56,7 +61,7 @@ _KINDS = {
 
 def _attributes(info):
     """("solution", {"id": "x"}) from the rest of a fence's info string, e.g. " solution id=x"."""
-    words = info.split()
+    words = shlex.split(info)
     kind = words[0] if words and "=" not in words[0] else None
     pairs = dict(word.split("=", 1) for word in words if "=" in word)
     if kind is not None and kind not in _KINDS:
@@ -86,7 +91,7 @@ def parse_source(text):
                 kind, pairs = _attributes(match.group(2))
                 fence = {"type": "code" if match.group(1) == "python" else "markdown",
                          "kind": kind, "id": pairs.get("id"), "points": pairs.get("points"),
-                         "lines": []}
+                         "alt": pairs.get("alt"), "lines": []}
             elif line.strip() == "+++":
                 flush_markdown()
             else:
@@ -141,6 +146,8 @@ def source_notebook(assignment):
             if grade:
                 metadata["points"] = int(spec["points"])
             cell.metadata["nbgrader"] = metadata
+        if spec.get("alt"):
+            cell.metadata["mystnb"] = {"image": {"alt": spec["alt"]}}
         cells.append(cell)
     nb = _new_notebook(cells)
     nb.metadata["mystnb"] = {"execution_mode": "off"}
@@ -154,7 +161,8 @@ def worked_notebook(source):
         metadata = cell.metadata.get("nbgrader", {})
         text = _MARKER.sub("", _HIDDEN.sub("", cell.source)).rstrip("\n")
         if cell.cell_type == "code":
-            new = nbformat.v4.new_code_cell(text, metadata={k: v for k, v in cell.metadata.items() if k == "tags"})
+            new = nbformat.v4.new_code_cell(text, metadata={k: v for k, v in cell.metadata.items()
+                                                            if k in ("tags", "mystnb")})  # hidden; a figure's alt text
         elif metadata.get("solution"):
             new = nbformat.v4.new_markdown_cell(f"**A model answer.**\n\n{text}")
         else:
@@ -167,6 +175,9 @@ def worked_notebook(source):
         "This is the assignment with one correct answer to every part, run when the book is "
         "built: every visible test below passes. Try the assignment first, in the released "
         "notebook (the repository's `exercises/` folder), and come here to compare."))
+    # The book's figures: SVG, sized for its column (hidden from the page).
+    cells.insert(2, nbformat.v4.new_code_cell(
+        "from lstm_labs.plotting import book_style\n\nbook_style()", metadata={"tags": ["remove-cell"]}))
     return _new_notebook(cells)
 
 

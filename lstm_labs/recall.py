@@ -261,7 +261,8 @@ def plot_recall_accuracy(runs):
     from lstm_labs.plotting import COLORS, new_axes
 
     lags, table = accuracy_table(runs)
-    ax = new_axes("Delayed recall: held-out accuracy", "lag k (steps back)", "held-out accuracy")
+    ax = new_axes("Delayed recall: held-out accuracy", "lag k (steps back)", "held-out accuracy",
+                  figsize=(4.2, 4.4))
     ax.set_xscale("log")
     for label, row in table.items():
         means = [mean for mean, _ in row]
@@ -272,7 +273,7 @@ def plot_recall_accuracy(runs):
     ax.set_xticks(lags, [str(lag) for lag in lags])
     ax.minorticks_off()
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize="small", loc="lower left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return ax.figure
 
 
@@ -280,14 +281,15 @@ def plot_gradient_ratios(ratios):
     """The gradient ratio at initialisation against k, log y: median over seeds, band min-max."""
     from lstm_labs.plotting import new_axes
 
-    ax = new_axes("Gradient reaching k steps back, at initialisation", "k (steps back)",
-                  r"$\|\partial L/\partial x_{T-k}\| \;/\; \|\partial L/\partial x_T\|$", log_y=True)
+    ax = new_axes("Gradient k steps back, at initialisation", "k (steps back)",
+                  r"$\|\partial L/\partial x_{T-k}\| \;/\; \|\partial L/\partial x_T\|$", log_y=True,
+                  figsize=(4.2, 4.4))
     for label, rows in ratios["curves"].items():
         curves = np.array(rows)
         k = np.arange(curves.shape[1])
         ax.plot(k, np.median(curves, axis=0), color=_color(label), linestyle=_style(label), label=label)
         ax.fill_between(k, curves.min(axis=0), curves.max(axis=0), color=_color(label), alpha=0.15)
-    ax.legend(fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return ax.figure
 
 
@@ -295,8 +297,8 @@ def plot_learning_curves(runs, lag):
     """Held-out accuracy during training at one ``lag``: a line per model and seed."""
     from lstm_labs.plotting import COLORS, new_axes
 
-    ax = new_axes(f"Delayed recall, k = {lag}: held-out accuracy while training", "Adam step",
-                  "held-out accuracy")
+    ax = new_axes(f"Delayed recall, k = {lag}, while training", "Adam step", "held-out accuracy",
+                  figsize=(4.2, 4.4))
     shown = set()
     for run in (r for r in runs if r["lag"] == lag):
         label = run["model"] if run["model"] not in shown else None
@@ -305,7 +307,7 @@ def plot_learning_curves(runs, lag):
                 linestyle=_style(run["model"]), alpha=0.8, label=label)
     ax.axhline(CHANCE, color=COLORS["chance"], linestyle=":", label="chance (1/3)")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize="small", loc="center right", bbox_to_anchor=(1.0, 0.66))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return ax.figure
 
 

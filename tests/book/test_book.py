@@ -199,3 +199,21 @@ def test_classroom_edition_contains_no_solution(books):
         if found:
             leaked[str(page.relative_to(html_dir))] = found[:3]
     assert not leaked, f"solution code in the classroom edition: {leaked}"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+MATHJAX = ROOT / "_build" / "mathjax-3.2.2.tgz"
+
+
+def test_every_page_passes_the_browser_check(books):
+    """tools/check_pages.py in Chromium at 1280 and 390 px: no clipped equation, no visible
+    assert or glue, no printed build timing, alt text and legible text on every figure, no
+    console error, no broken link, no page much longer than 15 screens (make check-pages)."""
+    assert CHROMIUM.exists() and MATHJAX.exists(), "run `make browser` first (chromium and MathJax 3)"
+    _, html_dir = books["full"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "check_pages.py"), "--html", str(html_dir),
+         "--toc", str(ROOT / "_toc.yml"), "--mathjax", str(MATHJAX), "--verbose"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
