@@ -11,9 +11,11 @@
 
 
 def _asset_key(asset):
-    """What makes two assets the same: the file (an inline script has none) and the attributes."""
+    """What makes two assets the same: the file (an inline script has none) and the attributes
+    that reach the page (one left unset, None, is not written, so it does not count)."""
     filename = getattr(asset, "filename", asset) or ""
-    return str(filename), tuple(sorted(getattr(asset, "attributes", {}).items()))
+    attributes = getattr(asset, "attributes", {})
+    return str(filename), tuple(sorted((key, value) for key, value in attributes.items() if value is not None))
 
 
 def drop_duplicate_assets(app, pagename, templatename, context, doctree):

@@ -255,7 +255,9 @@ def check_page(context, base, name, width, html_dir, links, blocked, screenshots
     page = context.new_page()
     page.set_viewport_size({"width": width, "height": WIDTHS[width]})
     errors = []
-    page.on("console", lambda msg: errors.append(f"console: {msg.text}"[:200]) if msg.type == "error"
+    # A request this check blocked (outside the book) is reported once, as blocked, not per page.
+    page.on("console", lambda msg: errors.append(f"console: {msg.text} ({msg.location.get('url', '')})"[:240])
+            if msg.type == "error" and msg.location.get("url") not in blocked
             and not any(url in msg.text for url in blocked) else None)
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"[:200]))
     page.on("response", lambda r: errors.append(f"HTTP {r.status}: {r.url[len(base):]}")
@@ -307,14 +309,14 @@ def failures(page_report, max_screens):
         at = page_report[width]
         for key, what in AT_EACH_WIDTH.items():
             if at[key]:
-                reasons.append(f"{len(at[key])} {what} at {width} px")
+                reasons.append(f"{len(at[key])} {what} at {width} px (first: {at[key][0]})")
         small = [image for image in at["images"] if too_small(image)]
         if small:
             reasons.append(f"{len(small)} figure(s) with text under {MIN_TEXT_PX:.0f} px (or unmeasurable) at {width} px")
     wide = page_report[1280]
     for key, what in AT_1280.items():
         if wide[key]:
-            reasons.append(f"{len(wide[key])} {what} at 1280 px")
+            reasons.append(f"{len(wide[key])} {what} at 1280 px (first: {wide[key][0]})")
     for test, what in ((lambda image: image["no_alt"], "image(s) without alt text"),
                        (lambda image: not image["loaded"], "image(s) that did not load")):
         found = [image for image in wide["images"] if test(image)]
