@@ -1,0 +1,356 @@
+"""Sequence to sequence, with and without attention, on reversing a sequence of symbols.
+
+The task: read ``s_1 .. s_L`` (symbols drawn uniformly from ``num_symbols``, the
+length ``L`` uniform in ``[min_length, max_length]``) and write ``s_L .. s_1`` and
+an end token. Held-out sequences come from a part of the sequence space that
+training never draws from (:func:`is_heldout`), so held-out accuracy measures the
+rule, not a memory of seen sequences.
+
+The model is an LSTM encoder-decoder (Sutskever et al. 2014): the encoder's last
+state starts the decoder, which reads its previous output token and writes the
+next. With ``attention=True`` the decoder also reads, at every step, a weighted
+mean of the encoder's states (Bahdanau et al. 2015), with weights from an additive
+score::
+
+    e_{t,s}  = v^T tanh(W_q h_{t-1} + W_k k_s)        (k_s: encoder state s)
+    alpha_t  = softmax_s(e_{t,s})                     (over the real positions only)
+    context_t = sum_s alpha_{t,s} k_s
+
+Tokens are time-major like the rest of the labs: ``source`` is ``(S, N)`` integer
+tokens padded with ``PAD``. Token ids: ``PAD = 0``, ``BOS = 1`` (the decoder's
+first input), ``EOS = 2``, and symbol ``j`` is token ``3 + j``.
+"""
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from lstm_ref._checks import check_int
+from lstm_labs.results import provenance
+from lstm_labs.training import choose_device, seed_everything, train_on_stream
+
+PAD, BOS, EOS = 0, 1, 2
+FIRST_SYMBOL = 3
+# cross_entropy skips targets equal to this (its default ignore_index).
+IGNORE = -100
+# A sequence is held out when its hash is 0 modulo this: a fifth of the sequence space.
+HELDOUT_MODULUS = 5
+
+
+# ---------------------------------------------------------------------------
+# the task
+
+
+def _sequence_hash(symbols, lengths):
+    """A fixed hash of each column of ``symbols`` (S, N) up to its length: an int per sequence."""
+    weights = np.array([7919 ** position % 1_000_003 for position in range(symbols.shape[0])], dtype=np.int64)
+    inside = np.arange(symbols.shape[0])[:, None] < lengths[None, :]
+    return ((symbols + 1) * inside * weights[:, None]).sum(axis=0) + 31 * lengths
+
+
+def is_heldout(symbols, lengths):
+    """Whether each sequence (a column of ``symbols`` (S, N), ``lengths`` (N,)) is in the held-out part.
+
+    The rule is fixed: a hash of the symbols and the length, modulo 5. Training
+    draws only sequences outside it, the held-out set only sequences inside it.
+    """
+    return _sequence_hash(symbols, lengths) % HELDOUT_MODULUS == 0
+
+
+def reversal_batch(num_sequences, min_length, max_length, num_symbols=8, rng=None, heldout=False):
+    """A batch of the reversal task, as NumPy arrays.
+
+    Returns ``(source, lengths, target)``: ``source`` ``(S, N)`` tokens padded with
+    PAD, ``S = max_length``; ``lengths`` ``(N,)``; ``target`` ``(S + 1, N)``, the
+    reversed symbols then EOS, padded with PAD. ``heldout`` picks which part of
+    the sequence space to draw from (see :func:`is_heldout`).
+    """
+    num_sequences = check_int("num_sequences", num_sequences, minimum=1)
+    min_length = check_int("min_length", min_length, minimum=1)
+    max_length = check_int("max_length", max_length, minimum=min_length)
+    num_symbols = check_int("num_symbols", num_symbols, minimum=2)
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    kept_symbols, kept_lengths, found = [], [], 0
+    while found < num_sequences:
+        lengths = rng.integers(min_length, max_length + 1, size=2 * num_sequences)
+        symbols = rng.integers(0, num_symbols, size=(max_length, 2 * num_sequences))
+        keep = is_heldout(symbols, lengths) == heldout
+        kept_symbols.append(symbols[:, keep])
+        kept_lengths.append(lengths[keep])
+        found += int(keep.sum())
+    symbols = np.concatenate(kept_symbols, axis=1)[:, :num_sequences]
+    lengths = np.concatenate(kept_lengths)[:num_sequences]
+    positions = np.arange(max_length)[:, None]
+    source = np.where(positions < lengths, symbols + FIRST_SYMBOL, PAD)
+    # target[t] = s_{L-t} for t < L (time counted from 0), then EOS at t = L.
+    reversed_index = np.clip(lengths[None, :] - 1 - positions, 0, None)
+    reversed_symbols = np.take_along_axis(symbols, reversed_index, axis=0) + FIRST_SYMBOL
+    target = np.full((max_length + 1, num_sequences), PAD, dtype=np.int64)
+    target[:max_length] = np.where(positions < lengths, reversed_symbols, PAD)
+    target[lengths, np.arange(num_sequences)] = EOS
+    return source.astype(np.int64), lengths.astype(np.int64), target
+
+
+def teacher_forcing(source, lengths, target):
+    """Tensors for one training step: ``((source, lengths, decoder_input), loss_target)``.
+
+    ``decoder_input`` is ``(S + 1, N)``: BOS then the target shifted by one (the
+    decoder reads the true previous token, *teacher forcing*). ``loss_target`` is
+    the target batch-first, ``(N, S + 1)``, with IGNORE where there is no token,
+    the layout ``cross_entropy`` takes beside logits ``(N, V, S + 1)``.
+    """
+    target = torch.as_tensor(target)
+    decoder_input = torch.cat([torch.full_like(target[:1], BOS), target[:-1]])
+    loss_target = target.masked_fill(target == PAD, IGNORE).T.contiguous()
+    return (torch.as_tensor(source), torch.as_tensor(lengths), decoder_input), loss_target
+
+
+# ---------------------------------------------------------------------------
+# the model
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau's additive attention: e_s = v^T tanh(W_q q + W_k k_s), softmax over real positions.
+
+    ``project_keys(keys)`` computes ``W_k k_s`` once per sequence; ``forward``
+    then takes the query ``q`` ``(N, H)``, the projected keys ``(S, N, A)``, the
+    keys ``(S, N, H)`` and ``mask`` ``(S, N)`` (True at real positions), and
+    returns the context ``(N, H)`` and the weights ``alpha`` ``(S, N)``, which sum
+    to 1 over the real positions and are 0 at padding.
+    """
+
+    def __init__(self, query_size, key_size, attention_size):
+        super().__init__()
+        self.query = nn.Linear(query_size, attention_size, bias=False)
+        self.key = nn.Linear(key_size, attention_size)
+        self.score = nn.Linear(attention_size, 1, bias=False)
+
+    def project_keys(self, keys):
+        return self.key(keys)
+
+    def forward(self, query, projected_keys, keys, mask):
+        scores = self.score(torch.tanh(self.query(query)[None] + projected_keys)).squeeze(-1)
+        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=0)
+        context = (weights[..., None] * keys).sum(dim=0)
+        return context, weights
+
+
+class Seq2Seq(nn.Module):
+    """An LSTM encoder-decoder, with additive attention if ``attention``.
+
+    Parameters
+    ----------
+    num_tokens : V, tokens of source and target (PAD, BOS, EOS and the symbols).
+    embedding_size : E, width of the token embeddings.
+    hidden_size : H, of the encoder's and the decoder's LSTM.
+    attention : read a weighted mean of the encoder states at every step.
+    attention_size : A, width of the additive score's hidden layer.
+    """
+
+    def __init__(self, num_tokens, embedding_size=16, hidden_size=64, attention=True, attention_size=32):
+        super().__init__()
+        for name, value in (("num_tokens", num_tokens), ("embedding_size", embedding_size),
+                            ("hidden_size", hidden_size), ("attention_size", attention_size)):
+            check_int(name, value, minimum=1)
+        context_size = hidden_size if attention else 0
+        self.attention = AdditiveAttention(hidden_size, hidden_size, attention_size) if attention else None
+        self.source_embedding = nn.Embedding(num_tokens, embedding_size, padding_idx=PAD)
+        self.encoder = nn.LSTM(embedding_size, hidden_size)
+        self.target_embedding = nn.Embedding(num_tokens, embedding_size, padding_idx=PAD)
+        self.decoder = nn.LSTMCell(embedding_size + context_size, hidden_size)
+        self.head = nn.Linear(hidden_size + context_size, num_tokens)
+
+    def encode(self, source, lengths):
+        """Encoder states ``keys`` (S, N, H) (zero at padding), the mask (S, N), and the last (h, c) of each sequence."""
+        if source.dim() != 2 or lengths.shape != source.shape[1:]:
+            raise ValueError(f"source must have shape (S, N) and lengths (N,), got {tuple(source.shape)} "
+                             f"and {tuple(lengths.shape)}")
+        packed = pack_padded_sequence(self.source_embedding(source), lengths.cpu(), enforce_sorted=False)
+        outputs, (h_n, c_n) = self.encoder(packed)
+        keys, _ = pad_packed_sequence(outputs, total_length=source.shape[0])
+        mask = torch.arange(source.shape[0], device=source.device)[:, None] < lengths[None, :].to(source.device)
+        return keys, mask, (h_n[0], c_n[0])
+
+    def decode_step(self, token, state, memory):
+        """One decoder step from the previous token ``(N,)``: logits ``(N, V)``, the new state, and alpha ``(S, N)`` or None."""
+        keys, projected_keys, mask = memory
+        inputs = self.target_embedding(token)
+        weights = None
+        if self.attention is not None:
+            context, weights = self.attention(state[0], projected_keys, keys, mask)
+            inputs = torch.cat([inputs, context], dim=-1)
+        h, c = self.decoder(inputs, state)
+        readout = h if self.attention is None else torch.cat([h, context], dim=-1)
+        return self.head(readout), (h, c), weights
+
+    def _memory(self, source, lengths):
+        keys, mask, state = self.encode(source, lengths)
+        projected = None if self.attention is None else self.attention.project_keys(keys)
+        return (keys, projected, mask), state
+
+    def forward(self, inputs):
+        """Teacher-forced logits, ``(N, V, T)``, from ``inputs = (source, lengths, decoder_input)``.
+
+        ``decoder_input`` is ``(T, N)``; logits come batch-first with the classes
+        second, the layout ``torch.nn.functional.cross_entropy`` takes.
+        """
+        source, lengths, decoder_input = inputs
+        memory, state = self._memory(source, lengths)
+        logits = []
+        for token in decoder_input:
+            step_logits, state, _ = self.decode_step(token, state, memory)
+            logits.append(step_logits)
+        return torch.stack(logits, dim=2)
+
+    @torch.no_grad()
+    def greedy(self, source, lengths, steps):
+        """Decode ``steps`` tokens, each step reading the model's own previous choice.
+
+        Returns ``tokens`` ``(steps, N)`` and the attention weights ``(steps, S, N)``
+        (None without attention).
+        """
+        memory, state = self._memory(source, lengths)
+        token = torch.full_like(lengths, BOS).to(source.device)
+        tokens, weights = [], []
+        for _ in range(steps):
+            logits, state, step_weights = self.decode_step(token, state, memory)
+            token = logits.argmax(dim=-1)
+            tokens.append(token)
+            weights.append(step_weights)
+        return torch.stack(tokens), None if self.attention is None else torch.stack(weights)
+
+
+# ---------------------------------------------------------------------------
+# measuring
+
+
+def reversal_accuracy(model, source, lengths, target):
+    """Greedy decoding measured against ``target`` (S + 1, N) (tensors).
+
+    Returns a dict: ``exact`` (the share of sequences whose every token, the EOS
+    included, is right), ``per_token`` (the share of right tokens over all
+    target tokens), and per length ``L``: ``lengths`` and ``exact_by_length``
+    and ``per_token_by_length`` (lists in the order of ``lengths``).
+    """
+    was_training = model.training
+    model.eval()
+    tokens, _ = model.greedy(source, lengths, target.shape[0])
+    model.train(was_training)
+    real = target != PAD
+    right = (tokens == target) & real
+    exact = (right.sum(dim=0) == real.sum(dim=0))
+    per_sequence = right.sum(dim=0).double() / real.sum(dim=0)
+    by_length = sorted(set(lengths.tolist()))
+    return {"exact": float(exact.double().mean()),
+            "per_token": float(right.sum()) / float(real.sum()),
+            "lengths": by_length,
+            "exact_by_length": [float(exact[lengths == L].double().mean()) for L in by_length],
+            "per_token_by_length": [float(per_sequence[lengths == L].mean()) for L in by_length]}
+
+
+@torch.no_grad()
+def teacher_forced_loss(model, inputs, loss_target):
+    """Mean cross-entropy (nats per target token) with teacher forcing, as in training."""
+    was_training = model.training
+    model.eval()
+    loss = torch.nn.functional.cross_entropy(model(inputs), loss_target)
+    model.train(was_training)
+    return float(loss)
+
+
+# ---------------------------------------------------------------------------
+# the experiment
+
+
+@dataclass(frozen=True)
+class Seq2SeqScale:
+    """How much of the seq2seq experiment to run.
+
+    num_symbols: the alphabet; min_length, max_length: lengths L of the sequences.
+    seeds: one initialisation and one data stream per seed.
+    steps, batch: Adam steps, each on ``batch`` fresh training sequences.
+    embedding_size, hidden_size, attention_size: E, H, A.
+    heldout_sequences: held-out sequences per seed.
+    """
+
+    num_symbols: int
+    min_length: int
+    max_length: int
+    seeds: tuple
+    steps: int
+    batch: int
+    embedding_size: int
+    hidden_size: int
+    attention_size: int
+    heldout_sequences: int
+
+
+SCALES = {
+    "tiny": Seq2SeqScale(num_symbols=4, min_length=1, max_length=4, seeds=(0,), steps=10, batch=16,
+                         embedding_size=8, hidden_size=16, attention_size=8, heldout_sequences=64),
+    "book": Seq2SeqScale(num_symbols=8, min_length=1, max_length=10, seeds=(0, 1, 2), steps=400, batch=64,
+                         embedding_size=16, hidden_size=64, attention_size=32, heldout_sequences=1000),
+    "full": Seq2SeqScale(num_symbols=8, min_length=1, max_length=10, seeds=(0, 1, 2, 3, 4), steps=3000,
+                         batch=64, embedding_size=16, hidden_size=64, attention_size=32,
+                         heldout_sequences=2000),
+}
+
+MODELS = {"no attention": False, "attention": True}
+
+
+def run_seq2seq(scale="book", seeds=None, steps=None, lr=0.01, clip_norm=1.0, device="auto",
+                show_progress=None):
+    """Train both models (without and with attention) for every seed; measure held-out accuracy.
+
+    Both models of a seed see the same training batches and the same held-out
+    set. Returns a dict ready for JSON: ``config``, ``runs`` (model, seed,
+    ``train_loss`` per step, held-out loss and accuracies) and ``provenance``.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
+    started = time.perf_counter()
+    chosen = SCALES[scale]
+    seeds = chosen.seeds if seeds is None else tuple(seeds)
+    steps = chosen.steps if steps is None else steps
+    device = choose_device(device)
+    num_tokens = FIRST_SYMBOL + chosen.num_symbols
+    lengths_range = (chosen.min_length, chosen.max_length, chosen.num_symbols)
+
+    def on_device(arrays):
+        (source, lengths, decoder_input), loss_target = teacher_forcing(*arrays)
+        return (source.to(device), lengths, decoder_input.to(device)), loss_target.to(device)
+
+    runs = []
+    for seed in seeds:
+        heldout_arrays = reversal_batch(chosen.heldout_sequences, *lengths_range, rng=[seed, 1], heldout=True)
+        heldout = on_device(heldout_arrays)
+        for label, attention in MODELS.items():
+            seed_everything(seed)
+            model = Seq2Seq(num_tokens, chosen.embedding_size, chosen.hidden_size, attention,
+                            chosen.attention_size).to(device)
+            stream = np.random.default_rng([seed, 0])  # the same batches for both models
+
+            def next_batch(stream=stream):
+                return on_device(reversal_batch(chosen.batch, *lengths_range, rng=stream))
+
+            run_started = time.perf_counter()
+            history = train_on_stream(model, next_batch, None, steps=steps, lr=lr, clip_norm=clip_norm,
+                                      show_progress=show_progress, description=f"{label} seed={seed}")
+            source, lengths, _ = heldout[0]
+            accuracy = reversal_accuracy(model, source, lengths, torch.as_tensor(heldout_arrays[2]).to(device))
+            run = {"model": label, "seed": seed, "train_loss": history["train_loss"],
+                   "heldout_loss": teacher_forced_loss(model, *heldout), **accuracy,
+                   "parameters": sum(p.numel() for p in model.parameters()),
+                   "wall_time_s": round(time.perf_counter() - run_started, 3)}
+            runs.append(run)
+            if show_progress is not False:
+                print(f"{label} seed={seed}: held-out exact {run['exact']:.3f}, per token {run['per_token']:.3f}, "
+                      f"{run['wall_time_s']:.1f} s", flush=True)
+    config = {"scale": scale, **asdict(chosen), "seeds": list(seeds), "steps": steps, "lr": lr,
+              "clip_norm": clip_norm, "optimizer": "Adam", "loss": "cross-entropy, teacher forcing",
+              "heldout_fraction_of_space": 1 / HELDOUT_MODULUS}
+    return {"lab": "seq2seq", "config": config, "runs": runs, "provenance": provenance(device, started)}
