@@ -1,4 +1,4 @@
-"""Command line of the labs: ``python -m lstm_labs {weather,recall} [options]``.
+"""Command line of the labs: ``python -m lstm_labs {weather,recall,seq2seq,scan} [options]``.
 
 Each command trains, prints a summary table, and writes into ``--out`` a JSON of
 results (configuration, per-epoch or per-step losses, final numbers, seeds,
@@ -18,6 +18,8 @@ examples:
   python -m lstm_labs weather --scale book --out lab_results/weather
   python -m lstm_labs weather --scale full --device auto --out lab_results/weather_full
   python -m lstm_labs recall --lags 5 20 50 100 --out lab_results/recall
+  python -m lstm_labs seq2seq --scale full --out lab_results/seq2seq_full
+  python -m lstm_labs scan --scale full --out lab_results/scan_full
 """
 
 # Command-line names of the delayed-recall models -> labels in lstm_labs.recall.
@@ -83,7 +85,8 @@ def build_parser():
         prog="python -m lstm_labs",
         description="Run the PyTorch labs of the LSTM course and write their results and figures.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", metavar="{weather,recall}", parser_class=OneLineParser)
+    commands = parser.add_subparsers(dest="command", metavar="{weather,recall,seq2seq,scan}",
+                                     parser_class=OneLineParser)
     commands.required = True
 
     weather = commands.add_parser(
@@ -125,6 +128,27 @@ def build_parser():
                         help="clip the gradient's 2-norm to MAX, or 'none' (default: %(default)s)")
     recall.add_argument("--no-ratios", action="store_true",
                         help="skip the gradient ratios at initialisation")
+
+    seq2seq = commands.add_parser(
+        "seq2seq", help="sequence to sequence: reversing sequences, without and with attention",
+        description="An LSTM encoder-decoder learns to reverse sequences of 1 to 10 symbols, without "
+                    "attention (one context vector) and with additive attention; held-out sequences "
+                    "come from a part of the sequence space training never draws from; exact-sequence "
+                    "and per-token accuracy of greedy decoding, per length, over seeds.")
+    _common_options(seq2seq, "lab_results/seq2seq")
+    seq2seq.add_argument("--steps", type=positive_int,
+                         help="Adam steps per model, each on a fresh batch (default: the scale's)")
+    seq2seq.add_argument("--clip-norm", type=clip_norm, default=1.0, metavar="MAX",
+                         help="clip the gradient's 2-norm to MAX, or 'none' (default: %(default)s)")
+
+    scan = commands.add_parser(
+        "scan", help="a sequential LSTM against a linear recurrence computed by a parallel scan",
+        description="Times forward + backward of nn.LSTM and of a gated linear recurrence (by a loop "
+                    "and by a parallel scan) against the sequence length, then trains an LSTM and one- "
+                    "and two-layer linear recurrences on delayed recall at several lags and seeds.")
+    _common_options(scan, "lab_results/scan")
+    scan.add_argument("--no-timing", action="store_true", help="skip the timing race")
+    scan.add_argument("--no-recall", action="store_true", help="skip the delayed-recall comparison")
     return parser
 
 
@@ -187,6 +211,60 @@ def run_recall_command(args):
     return results, written
 
 
+def run_seq2seq_command(args):
+    from lstm_labs.results import markdown_table, save_figure, write_json
+    from lstm_labs.seq2seq import accuracy_summary, plot_accuracy_by_length, run_seq2seq
+
+    if args.hidden is not None:
+        raise ValueError("seq2seq takes its sizes from --scale; --hidden is not an option here")
+    results = run_seq2seq(args.scale, seeds=args.seeds, steps=args.steps, lr=args.lr, clip_norm=args.clip_norm,
+                          device=args.device, show_progress=False if args.no_progress else None)
+    results["command"] = sys.argv
+    written = [write_json(results, args.out / "seq2seq.json")]
+    figure = plot_accuracy_by_length(results["runs"])
+    written += save_figure(figure, args.out, "seq2seq_accuracy_by_length")
+    _close(figure)
+    for key, name in (("exact", "exact-sequence"), ("per_token", "per-token")):
+        print(f"\nHeld-out {name} accuracy:")
+        rows = [[label, mean, low, high, len(values)] for label, (mean, low, high, values)
+                in accuracy_summary(results["runs"], key).items()]
+        print(markdown_table(("model", "mean", "min", "max", "seeds"), rows, digits=3))
+    return results, written
+
+
+def run_scan_command(args):
+    import numpy as np
+
+    from lstm_labs.results import markdown_table, save_figure, write_json
+    from lstm_labs.scan import plot_timings, recall_table, run_scan, timing_table
+
+    if args.hidden is not None or args.seeds is not None:
+        raise ValueError("scan takes its sizes and seeds from --scale; --hidden and --seeds are not options here")
+    results = run_scan(args.scale, lr=args.lr, device=args.device,
+                       show_progress=False if args.no_progress else None,
+                       timing=not args.no_timing, recall=not args.no_recall)
+    results["command"] = sys.argv
+    written = [write_json(results, args.out / "scan.json")]
+    timings = results["timings"]
+    if timings is not None:
+        figure = plot_timings(timings)
+        written += save_figure(figure, args.out, "scan_timings")
+        _close(figure)
+        print("\nForward + backward, median wall time (ms):")
+        print(markdown_table(["T"] + list(timings["wall_s"]), timing_table(timings), digits=2))
+    if results["runs"]:
+        lags, table = recall_table(results["runs"])
+        print("\nDelayed recall, held-out accuracy, mean over seeds (chance = 1/3):")
+        print(markdown_table(["model"] + [f"k={lag}" for lag in lags],
+                             [[label] + [float(np.mean(values)) for values in rows] for label, rows in table.items()],
+                             digits=3))
+    return results, written
+
+
+COMMANDS = {"weather": run_weather_command, "recall": run_recall_command, "seq2seq": run_seq2seq_command,
+            "scan": run_scan_command}
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -200,8 +278,7 @@ def main(argv=None):
         import torch
 
         torch.set_num_threads(args.threads)
-        command = run_weather_command if args.command == "weather" else run_recall_command
-        results, written = command(args)
+        results, written = COMMANDS[args.command](args)
     except ValueError as error:
         # Bad values that only the lab can judge (a device not present, sizes too large).
         print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)

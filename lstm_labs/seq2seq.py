@@ -149,17 +149,23 @@ class Seq2Seq(nn.Module):
     hidden_size : H, of the encoder's and the decoder's LSTM.
     attention : read a weighted mean of the encoder states at every step.
     attention_size : A, width of the additive score's hidden layer.
+    recurrent_encoder : if False, the encoder "states" are a linear map of each
+        token's embedding alone, with no recurrence: attention then sees the
+        source symbols but not their order, and the decoder starts from zeros.
     """
 
-    def __init__(self, num_tokens, embedding_size=16, hidden_size=64, attention=True, attention_size=32):
+    def __init__(self, num_tokens, embedding_size=16, hidden_size=64, attention=True, attention_size=32,
+                 recurrent_encoder=True):
         super().__init__()
         for name, value in (("num_tokens", num_tokens), ("embedding_size", embedding_size),
                             ("hidden_size", hidden_size), ("attention_size", attention_size)):
             check_int(name, value, minimum=1)
+        if not (attention or recurrent_encoder):
+            raise ValueError("a model without attention needs the recurrent encoder: nothing else reaches the decoder")
         context_size = hidden_size if attention else 0
         self.attention = AdditiveAttention(hidden_size, hidden_size, attention_size) if attention else None
         self.source_embedding = nn.Embedding(num_tokens, embedding_size, padding_idx=PAD)
-        self.encoder = nn.LSTM(embedding_size, hidden_size)
+        self.encoder = (nn.LSTM if recurrent_encoder else nn.Linear)(embedding_size, hidden_size)
         self.target_embedding = nn.Embedding(num_tokens, embedding_size, padding_idx=PAD)
         self.decoder = nn.LSTMCell(embedding_size + context_size, hidden_size)
         self.head = nn.Linear(hidden_size + context_size, num_tokens)
@@ -169,10 +175,16 @@ class Seq2Seq(nn.Module):
         if source.dim() != 2 or lengths.shape != source.shape[1:]:
             raise ValueError(f"source must have shape (S, N) and lengths (N,), got {tuple(source.shape)} "
                              f"and {tuple(lengths.shape)}")
-        packed = pack_padded_sequence(self.source_embedding(source), lengths.cpu(), enforce_sorted=False)
+        mask = torch.arange(source.shape[0], device=source.device)[:, None] < lengths[None, :].to(source.device)
+        embedded = self.source_embedding(source)
+        if isinstance(self.encoder, nn.Linear):
+            keys = self.encoder(embedded) * mask[..., None]
+            zeros = keys.new_zeros(keys.shape[1:])
+            return keys, mask, (zeros, zeros)
+        # Packed, so that each sequence's last state is that of its own last symbol, not of the padding.
+        packed = pack_padded_sequence(embedded, lengths.cpu(), enforce_sorted=False)
         outputs, (h_n, c_n) = self.encoder(packed)
         keys, _ = pad_packed_sequence(outputs, total_length=source.shape[0])
-        mask = torch.arange(source.shape[0], device=source.device)[:, None] < lengths[None, :].to(source.device)
         return keys, mask, (h_n[0], c_n[0])
 
     def decode_step(self, token, state, memory):
@@ -265,11 +277,21 @@ def teacher_forced_loss(model, inputs, loss_target):
 # ---------------------------------------------------------------------------
 # the experiment
 
+# label -> how the model differs from Seq2Seq's defaults; the order of every table and legend.
+# "2H": twice the scale's hidden size, more parameters than the attention model has.
+MODELS = {
+    "no attention": {"attention": False},
+    "attention": {"attention": True},
+    "no attention, 2H": {"attention": False, "hidden_factor": 2},
+    "attention, no encoder LSTM": {"attention": True, "recurrent_encoder": False},
+}
+
 
 @dataclass(frozen=True)
 class Seq2SeqScale:
     """How much of the seq2seq experiment to run.
 
+    models: labels of MODELS.
     num_symbols: the alphabet; min_length, max_length: lengths L of the sequences.
     seeds: one initialisation and one data stream per seed.
     steps, batch: Adam steps, each on ``batch`` fresh training sequences.
@@ -277,6 +299,7 @@ class Seq2SeqScale:
     heldout_sequences: held-out sequences per seed.
     """
 
+    models: tuple
     num_symbols: int
     min_length: int
     max_length: int
@@ -290,35 +313,50 @@ class Seq2SeqScale:
 
 
 SCALES = {
-    "tiny": Seq2SeqScale(num_symbols=4, min_length=1, max_length=4, seeds=(0,), steps=10, batch=16,
-                         embedding_size=8, hidden_size=16, attention_size=8, heldout_sequences=64),
-    "book": Seq2SeqScale(num_symbols=8, min_length=1, max_length=10, seeds=(0, 1, 2), steps=400, batch=64,
-                         embedding_size=16, hidden_size=64, attention_size=32, heldout_sequences=1000),
-    "full": Seq2SeqScale(num_symbols=8, min_length=1, max_length=10, seeds=(0, 1, 2, 3, 4), steps=3000,
-                         batch=64, embedding_size=16, hidden_size=64, attention_size=32,
-                         heldout_sequences=2000),
+    "tiny": Seq2SeqScale(models=("no attention", "attention"), num_symbols=4, min_length=1, max_length=4,
+                         seeds=(0,), steps=10, batch=16, embedding_size=8, hidden_size=16, attention_size=8,
+                         heldout_sequences=64),
+    "book": Seq2SeqScale(models=("no attention", "attention"), num_symbols=8, min_length=1, max_length=10,
+                         seeds=(0, 1, 2), steps=300, batch=64, embedding_size=16, hidden_size=32,
+                         attention_size=32, heldout_sequences=1000),
+    "full": Seq2SeqScale(models=tuple(MODELS), num_symbols=8, min_length=1, max_length=10,
+                         seeds=(0, 1, 2, 3, 4), steps=2000, batch=64, embedding_size=16, hidden_size=32,
+                         attention_size=32, heldout_sequences=2000),
 }
 
-MODELS = {"no attention": False, "attention": True}
+
+def make_model(label, scale):
+    """The model ``label`` of MODELS at the sizes of ``scale`` (a Seq2SeqScale)."""
+    if label not in MODELS:
+        raise ValueError(f"model must be one of {list(MODELS)}, got {label!r}")
+    spec = dict(MODELS[label])
+    hidden_size = scale.hidden_size * spec.pop("hidden_factor", 1)
+    return Seq2Seq(FIRST_SYMBOL + scale.num_symbols, scale.embedding_size, hidden_size,
+                   attention_size=scale.attention_size, **spec)
 
 
-def run_seq2seq(scale="book", seeds=None, steps=None, lr=0.01, clip_norm=1.0, device="auto",
+def run_seq2seq(scale="book", seeds=None, models=None, steps=None, lr=0.01, clip_norm=1.0, device="auto",
                 show_progress=None):
-    """Train both models (without and with attention) for every seed; measure held-out accuracy.
+    """Train every model of ``models`` (labels of MODELS) for every seed; measure held-out accuracy.
 
-    Both models of a seed see the same training batches and the same held-out
-    set. Returns a dict ready for JSON: ``config``, ``runs`` (model, seed,
-    ``train_loss`` per step, held-out loss and accuracies) and ``provenance``.
+    Arguments left ``None`` come from ``SCALES[scale]``. All models of a seed see
+    the same training batches and the same held-out set. Returns a dict ready for
+    JSON: ``config``, ``runs`` (model, seed, ``train_loss`` per step, the
+    teacher-forced held-out loss, and the accuracies of :func:`reversal_accuracy`)
+    and ``provenance``.
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
     started = time.perf_counter()
     chosen = SCALES[scale]
     seeds = chosen.seeds if seeds is None else tuple(seeds)
+    models = chosen.models if models is None else tuple(models)
+    unknown = [label for label in models if label not in MODELS]
+    if unknown:
+        raise ValueError(f"models must be among {list(MODELS)}, got {unknown}")
     steps = chosen.steps if steps is None else steps
     device = choose_device(device)
-    num_tokens = FIRST_SYMBOL + chosen.num_symbols
-    lengths_range = (chosen.min_length, chosen.max_length, chosen.num_symbols)
+    task = (chosen.min_length, chosen.max_length, chosen.num_symbols)
 
     def on_device(arrays):
         (source, lengths, decoder_input), loss_target = teacher_forcing(*arrays)
@@ -326,31 +364,123 @@ def run_seq2seq(scale="book", seeds=None, steps=None, lr=0.01, clip_norm=1.0, de
 
     runs = []
     for seed in seeds:
-        heldout_arrays = reversal_batch(chosen.heldout_sequences, *lengths_range, rng=[seed, 1], heldout=True)
+        heldout_arrays = reversal_batch(chosen.heldout_sequences, *task, rng=[seed, 1], heldout=True)
         heldout = on_device(heldout_arrays)
-        for label, attention in MODELS.items():
+        heldout_target = torch.as_tensor(heldout_arrays[2], device=device)
+        for label in models:
             seed_everything(seed)
-            model = Seq2Seq(num_tokens, chosen.embedding_size, chosen.hidden_size, attention,
-                            chosen.attention_size).to(device)
-            stream = np.random.default_rng([seed, 0])  # the same batches for both models
+            model = make_model(label, chosen).to(device)
+            stream = np.random.default_rng([seed, 0])  # the same batches for every model
 
             def next_batch(stream=stream):
-                return on_device(reversal_batch(chosen.batch, *lengths_range, rng=stream))
+                return on_device(reversal_batch(chosen.batch, *task, rng=stream))
 
             run_started = time.perf_counter()
             history = train_on_stream(model, next_batch, None, steps=steps, lr=lr, clip_norm=clip_norm,
                                       show_progress=show_progress, description=f"{label} seed={seed}")
-            source, lengths, _ = heldout[0]
-            accuracy = reversal_accuracy(model, source, lengths, torch.as_tensor(heldout_arrays[2]).to(device))
             run = {"model": label, "seed": seed, "train_loss": history["train_loss"],
-                   "heldout_loss": teacher_forced_loss(model, *heldout), **accuracy,
+                   "heldout_loss": teacher_forced_loss(model, *heldout),
+                   **reversal_accuracy(model, heldout[0][0], heldout[0][1], heldout_target),
                    "parameters": sum(p.numel() for p in model.parameters()),
                    "wall_time_s": round(time.perf_counter() - run_started, 3)}
             runs.append(run)
             if show_progress is not False:
                 print(f"{label} seed={seed}: held-out exact {run['exact']:.3f}, per token {run['per_token']:.3f}, "
                       f"{run['wall_time_s']:.1f} s", flush=True)
-    config = {"scale": scale, **asdict(chosen), "seeds": list(seeds), "steps": steps, "lr": lr,
-              "clip_norm": clip_norm, "optimizer": "Adam", "loss": "cross-entropy, teacher forcing",
-              "heldout_fraction_of_space": 1 / HELDOUT_MODULUS}
+    config = {"scale": scale, **asdict(chosen), "models": list(models), "seeds": list(seeds), "steps": steps,
+              "lr": lr, "clip_norm": clip_norm, "optimizer": "Adam", "loss": "cross-entropy, teacher forcing",
+              "heldout_share_of_sequences": 1 / HELDOUT_MODULUS}
     return {"lab": "seq2seq", "config": config, "runs": runs, "provenance": provenance(device, started)}
+
+
+# ---------------------------------------------------------------------------
+# summaries and figures
+
+
+def accuracy_summary(runs, key="exact"):
+    """Per model, in the order of MODELS: ``(mean, min, max, [value per seed])`` of ``run[key]``."""
+    summary = {}
+    for label in MODELS:
+        values = [run[key] for run in runs if run["model"] == label]
+        if values:
+            summary[label] = (float(np.mean(values)), min(values), max(values), values)
+    return summary
+
+
+def compact_results(results, digits=4):
+    """A smaller copy of ``run_seq2seq``'s results, to keep beside the book.
+
+    Keeps everything but the per-step training losses, of which it keeps the
+    mean of the last 50 steps (``final_train_loss``); rounds floats to ``digits``.
+    """
+    def rounded(value):
+        if isinstance(value, float):
+            return round(value, digits)
+        if isinstance(value, list):
+            return [rounded(item) for item in value]
+        return value
+
+    runs = []
+    for run in results["runs"]:
+        kept = {key: rounded(value) for key, value in run.items() if key != "train_loss"}
+        kept["final_train_loss"] = round(float(np.mean(run["train_loss"][-50:])), digits)
+        runs.append(kept)
+    return {**results, "runs": runs}
+
+
+def symbol_text(tokens):
+    """Tokens as text: symbols as letters A, B, ..., EOS as '.', PAD as nothing."""
+    names = {PAD: "", BOS: "^", EOS: "."}
+    return [names.get(int(token), chr(ord("A") + int(token) - FIRST_SYMBOL)) for token in tokens]
+
+
+def plot_attention(weights, source, lengths, outputs, examples):
+    """Heat maps of the attention weights of a few sequences, one panel each.
+
+    ``weights`` ``(T_out, S, N)``, ``source`` ``(S, N)``, ``lengths`` ``(N,)``,
+    ``outputs`` ``(T_out, N)`` (greedy tokens), all tensors; ``examples``: column
+    indices. A row is an output step (the token written), a column a source
+    position (the token read); darker is more weight.
+    """
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(examples), figsize=(3.2 * len(examples), 3.4), layout="constrained",
+                                squeeze=False)
+    for ax, n in zip(axes[0], examples):
+        length = int(lengths[n])
+        image = ax.imshow(weights[:length + 1, :length, n].cpu().numpy(), cmap="Greys", vmin=0, vmax=1)
+        ax.set_xticks(range(length), symbol_text(source[:length, n]))
+        ax.set_yticks(range(length + 1), symbol_text(outputs[:length + 1, n]))
+        ax.set_xlabel("source (read)")
+        ax.set_ylabel("output step (written)")
+        ax.set_title(f"length {length}")
+    figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="attention weight")
+    return figure
+
+
+def _color(label):
+    from lstm_labs.plotting import COLORS
+
+    return {"no attention": COLORS["RNN"], "attention": COLORS["LSTM"], "no attention, 2H": COLORS["bound"],
+            "attention, no encoder LSTM": COLORS["chance"]}[label]
+
+
+def plot_accuracy_by_length(runs, key="exact_by_length"):
+    """Held-out accuracy against the length L: a line through the seed means, a dot per seed."""
+    from lstm_labs.plotting import new_axes
+
+    ylabel = "exact-sequence accuracy" if key == "exact_by_length" else "per-token accuracy"
+    ax = new_axes("Reversal: held-out accuracy against length", "length L of the sequence", ylabel)
+    for label in MODELS:
+        chosen = [run for run in runs if run["model"] == label]
+        if not chosen:
+            continue
+        lengths = chosen[0]["lengths"]
+        values = np.array([run[key] for run in chosen])
+        ax.plot(lengths, values.mean(axis=0), color=_color(label), marker="o", label=label)
+        for row in values:
+            ax.scatter(lengths, row, color=_color(label), s=10, alpha=0.5)
+    ax.set_ylim(0, 1.05)
+    ax.set_xticks(lengths)
+    ax.legend(fontsize="small", loc="lower left")
+    return ax.figure

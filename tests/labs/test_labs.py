@@ -350,7 +350,7 @@ def test_a_bad_option_is_one_line_and_exit_status_2():
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        ([], "the following arguments are required: {weather,recall}"),
+        ([], "the following arguments are required: {weather,recall,seq2seq,scan}"),
         (["weather", "--epochs", "-3"], "argument --epochs: must be an integer >= 1, got '-3'"),
         (["weather", "--lr", "fast"], "argument --lr: must be a number > 0, got 'fast'"),
         (["recall", "--lags", "0"], "argument --lags: must be an integer >= 1, got '0'"),
@@ -375,7 +375,7 @@ def test_a_bad_value_found_by_the_lab_is_one_line_and_exit_status_2(capsys):
 
 
 def test_help_explains_every_option(capsys):
-    for command in ("weather", "recall"):
+    for command in ("weather", "recall", "seq2seq", "scan"):
         with pytest.raises(SystemExit) as stopped:
             cli.main([command, "--help"])
         assert stopped.value.code == 0
