@@ -267,22 +267,23 @@ class ScanScale:
 SCALES = {
     "tiny": ScanScale(lengths=(8, 32), batch=4, width=8, repeats=2, lags=(3,), seeds=(0,), steps=10,
                       recall_batch=16, hidden_size=8, heldout_sequences=64),
-    "book": ScanScale(lengths=(64, 256, 1024, 4096), batch=16, width=64, repeats=3, lags=(5, 20), seeds=(0, 1),
+    "book": ScanScale(lengths=(64, 256, 1024, 4096), batch=8, width=64, repeats=3, lags=(5, 20), seeds=(0, 1),
                       steps=300, recall_batch=128, hidden_size=32, heldout_sequences=1000),
-    "full": ScanScale(lengths=(64, 128, 256, 512, 1024, 2048, 4096, 8192), batch=16, width=64, repeats=9,
+    "full": ScanScale(lengths=(64, 128, 256, 512, 1024, 2048, 4096, 8192), batch=8, width=64, repeats=9,
                       lags=(5, 20, 50, 100), seeds=(0, 1, 2), steps=1000, recall_batch=128, hidden_size=32,
                       heldout_sequences=2000),
 }
 
 
 def run_scan_recall(lags, seeds, steps, batch=128, hidden_size=32, heldout_sequences=1000, lr=0.01,
-                    clip_norm=1.0, device="auto", show_progress=None):
+                    clip_norm=1.0, device="auto", show_progress=None, trained=None):
     """Train every model of RECALL_MODELS on delayed recall at every lag and seed.
 
     The linear recurrences are trained with the loop, which is the faster of the
     two on a CPU and gives the same states. All models of a (seed, lag) see the
     same batches and the same held-out set. Returns a list of runs: model, lag,
-    seed, held-out accuracy and loss, parameters, wall time.
+    seed, held-out accuracy and loss, parameters, wall time. If ``trained`` is a
+    dict, it receives ``{(label, lag, seed): (model, held-out inputs)}``.
     """
     device = choose_device(device)
     runs = []
@@ -308,17 +309,21 @@ def run_scan_recall(lags, seeds, steps, batch=128, hidden_size=32, heldout_seque
                        "parameters": sum(p.numel() for p in model.parameters()),
                        "wall_time_s": round(time.perf_counter() - started, 3)}
                 runs.append(run)
+                if trained is not None:
+                    trained[label, lag, seed] = (model, heldout[0])
                 if show_progress is not False:
                     print(f"{label} lag={lag} seed={seed}: held-out accuracy {run['heldout_accuracy']:.3f}, "
                           f"{run['wall_time_s']:.1f} s", flush=True)
     return runs
 
 
-def run_scan(scale="book", lr=0.01, clip_norm=1.0, device="auto", show_progress=None, timing=True, recall=True):
+def run_scan(scale="book", lr=0.01, clip_norm=1.0, device="auto", show_progress=None, timing=True, recall=True,
+             keep_models=False):
     """The race (:func:`time_layers`) and the recall comparison at ``scale``, both on ``device``.
 
     Returns a dict ready for JSON: ``config``, ``timings`` (or None), ``runs``
-    (or an empty list) and ``provenance``.
+    (or an empty list) and ``provenance``; with ``keep_models``, also ``trained``
+    (see :func:`run_scan_recall`; not JSON).
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
@@ -328,14 +333,37 @@ def run_scan(scale="book", lr=0.01, clip_norm=1.0, device="auto", show_progress=
     timings = None
     if timing:
         timings = time_layers(chosen.lengths, chosen.batch, chosen.width, chosen.repeats, device=device)
-    runs = []
+    runs, trained = [], {}
     if recall:
         runs = run_scan_recall(chosen.lags, chosen.seeds, chosen.steps, chosen.recall_batch, chosen.hidden_size,
-                               chosen.heldout_sequences, lr, clip_norm, device, show_progress)
+                               chosen.heldout_sequences, lr, clip_norm, device, show_progress, trained)
     config = {"scale": scale, **asdict(chosen), "lr": lr, "clip_norm": clip_norm, "optimizer": "Adam",
               "chance_accuracy": 1 / 3}
-    return {"lab": "scan", "config": config, "timings": timings, "runs": runs,
-            "provenance": provenance(device, started)}
+    results = {"lab": "scan", "config": config, "timings": timings, "runs": runs,
+               "provenance": provenance(device, started)}
+    if keep_models:
+        results["trained"] = trained
+    return results
+
+
+@torch.no_grad()
+def first_step_writing(model, x):
+    """How much more each layer of a ScanClassifier writes at the first step than later.
+
+    A layer writes ``1 - a_t`` of its candidate into its state at step t. Returns,
+    per layer, the mean of ``1 - a_1`` over sequences and units divided by the
+    mean of ``1 - a_t`` over t >= 2: about 1 for the first layer, whose decay sees
+    only the current symbol, and larger where a layer has learnt to write at the
+    start and hold afterwards. ``x``: ``(T, N, D)`` with T >= 2.
+    """
+    if x.dim() != 3 or x.shape[0] < 2:
+        raise ValueError(f"x must have shape (T, N, D) with T >= 2, got {tuple(x.shape)}")
+    ratios = []
+    for layer in model.layers:
+        writing = 1 - torch.sigmoid(layer.decay(x))
+        ratios.append(float(writing[0].mean() / writing[1:].mean()))
+        x = layer(x)
+    return ratios
 
 
 # ---------------------------------------------------------------------------

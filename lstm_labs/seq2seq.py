@@ -264,6 +264,40 @@ def reversal_accuracy(model, source, lengths, target):
             "per_token_by_length": [float(per_sequence[lengths == L].mean()) for L in by_length]}
 
 
+def mirror_alignment(weights, lengths):
+    """How closely attention follows the reversal, over the symbol steps of every sequence.
+
+    Output step t (t = 1..L) writes s_{L+1-t}, which was read at source position
+    L+1-t: the *mirrored* position. ``weights`` ``(T_out, S, N)``, ``lengths``
+    ``(N,)``. Returns ``argmax_share`` (the share of steps whose largest weight is
+    on the mirrored position), ``mirror_weight`` (the mean weight there) and
+    ``near_mirror_weight`` (the mean weight on it and its two neighbours). The
+    end-token step, which reads nothing, is left out.
+    """
+    hits, on_mirror, near_mirror = [], [], []
+    for n, length in enumerate(lengths.tolist()):
+        for step in range(length):
+            row = weights[step, :length, n]
+            mirror = length - 1 - step  # positions and steps counted from 0
+            hits.append(int(row.argmax()) == mirror)
+            on_mirror.append(float(row[mirror]))
+            near_mirror.append(float(row[max(mirror - 1, 0):mirror + 2].sum()))
+    return {"argmax_share": float(np.mean(hits)), "mirror_weight": float(np.mean(on_mirror)),
+            "near_mirror_weight": float(np.mean(near_mirror))}
+
+
+def accuracy_by_position(model, source, lengths, target, length):
+    """Greedy decoding of the sequences of one ``length``: the share right at each output step 1..length."""
+    chosen = lengths == length
+    if not bool(chosen.any()):
+        raise ValueError(f"no sequence of length {length} among lengths {sorted(set(lengths.tolist()))}")
+    was_training = model.training
+    model.eval()
+    tokens, _ = model.greedy(source[:, chosen], lengths[chosen], length)
+    model.train(was_training)
+    return (tokens == target[:length, chosen]).double().mean(dim=1).tolist()
+
+
 @torch.no_grad()
 def teacher_forced_loss(model, inputs, loss_target):
     """Mean cross-entropy (nats per target token) with teacher forcing, as in training."""
@@ -336,14 +370,15 @@ def make_model(label, scale):
 
 
 def run_seq2seq(scale="book", seeds=None, models=None, steps=None, lr=0.01, clip_norm=1.0, device="auto",
-                show_progress=None):
+                show_progress=None, keep_models=False):
     """Train every model of ``models`` (labels of MODELS) for every seed; measure held-out accuracy.
 
     Arguments left ``None`` come from ``SCALES[scale]``. All models of a seed see
     the same training batches and the same held-out set. Returns a dict ready for
     JSON: ``config``, ``runs`` (model, seed, ``train_loss`` per step, the
     teacher-forced held-out loss, and the accuracies of :func:`reversal_accuracy`)
-    and ``provenance``.
+    and ``provenance``; with ``keep_models``, also ``trained``: ``{(label, seed):
+    model}`` (not JSON), with ``heldout``: ``{seed: (source, lengths, target)}``.
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
@@ -362,11 +397,12 @@ def run_seq2seq(scale="book", seeds=None, models=None, steps=None, lr=0.01, clip
         (source, lengths, decoder_input), loss_target = teacher_forcing(*arrays)
         return (source.to(device), lengths, decoder_input.to(device)), loss_target.to(device)
 
-    runs = []
+    runs, trained, heldout_sets = [], {}, {}
     for seed in seeds:
         heldout_arrays = reversal_batch(chosen.heldout_sequences, *task, rng=[seed, 1], heldout=True)
         heldout = on_device(heldout_arrays)
         heldout_target = torch.as_tensor(heldout_arrays[2], device=device)
+        heldout_sets[seed] = (heldout[0][0], heldout[0][1], heldout_target)
         for label in models:
             seed_everything(seed)
             model = make_model(label, chosen).to(device)
@@ -384,13 +420,18 @@ def run_seq2seq(scale="book", seeds=None, models=None, steps=None, lr=0.01, clip
                    "parameters": sum(p.numel() for p in model.parameters()),
                    "wall_time_s": round(time.perf_counter() - run_started, 3)}
             runs.append(run)
+            if keep_models:
+                trained[label, seed] = model
             if show_progress is not False:
                 print(f"{label} seed={seed}: held-out exact {run['exact']:.3f}, per token {run['per_token']:.3f}, "
                       f"{run['wall_time_s']:.1f} s", flush=True)
     config = {"scale": scale, **asdict(chosen), "models": list(models), "seeds": list(seeds), "steps": steps,
               "lr": lr, "clip_norm": clip_norm, "optimizer": "Adam", "loss": "cross-entropy, teacher forcing",
               "heldout_share_of_sequences": 1 / HELDOUT_MODULUS}
-    return {"lab": "seq2seq", "config": config, "runs": runs, "provenance": provenance(device, started)}
+    results = {"lab": "seq2seq", "config": config, "runs": runs, "provenance": provenance(device, started)}
+    if keep_models:
+        results.update(trained=trained, heldout=heldout_sets)
+    return results
 
 
 # ---------------------------------------------------------------------------

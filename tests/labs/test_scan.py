@@ -168,3 +168,21 @@ def test_scan_command_writes_json_and_figures(tmp_path):
     assert lags == [3] and table["LSTM b_f=3"] == [[results["runs"][0]["heldout_accuracy"]]]
     assert "Forward + backward, median wall time (ms)" in result.stdout
     _check_figures(tmp_path, ["scan_timings"])
+
+
+def test_first_step_writing_compares_the_first_step_with_the_rest():
+    torch.manual_seed(0)
+    model = ScanClassifier(input_size=3, hidden_size=4, num_layers=2)
+    x = torch.randn(6, 5, 3)
+    ratios = scan.first_step_writing(model, x)
+    assert len(ratios) == 2
+    with torch.no_grad():
+        writing = 1 - torch.sigmoid(model.layers[0].decay(x))
+        assert ratios[0] == pytest.approx(float(writing[0].mean() / writing[1:].mean()))
+        below = model.layers[0](x)
+        writing = 1 - torch.sigmoid(model.layers[1].decay(below))
+        assert ratios[1] == pytest.approx(float(writing[0].mean() / writing[1:].mean()))
+    # The same input at every step: the first layer writes the same amount at every step.
+    assert scan.first_step_writing(model, x[:1].expand(6, 5, 3))[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"x must have shape \(T, N, D\) with T >= 2, got \(1, 5, 3\)"):
+        scan.first_step_writing(model, x[:1])

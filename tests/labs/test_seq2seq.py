@@ -228,3 +228,34 @@ def test_attention_heat_map_draws_one_panel_per_example():
     assert len(panels) == 2
     assert [tick.get_text() for tick in panels[0].get_xticklabels()] == seq2seq.symbol_text(
         source[: lengths[0], 0])
+
+
+def test_mirror_alignment_scores_attention_against_the_reversal():
+    lengths = torch.tensor([3])
+    perfect = torch.zeros(4, 3, 1)
+    for step, position in enumerate([2, 1, 0]):
+        perfect[step, position, 0] = 1.0
+    perfect[3, :, 0] = 1 / 3  # the end-token step, left out
+    assert seq2seq.mirror_alignment(perfect, lengths) == {"argmax_share": 1.0, "mirror_weight": 1.0,
+                                                          "near_mirror_weight": 1.0}
+    shifted = torch.zeros(4, 3, 1)
+    for step, position in enumerate([1, 0, 0]):  # one position early each time (the last is right)
+        shifted[step, position, 0] = 1.0
+    scores = seq2seq.mirror_alignment(shifted, lengths)
+    assert scores["argmax_share"] == pytest.approx(1 / 3) and scores["mirror_weight"] == pytest.approx(1 / 3)
+    assert scores["near_mirror_weight"] == 1.0
+
+
+def test_accuracy_by_position_reads_one_length():
+    target = torch.tensor([[4, 3, 5], [EOS, 5, 6], [PAD, EOS, EOS]])
+    lengths = torch.tensor([1, 2, 2])
+
+    class Fixed(torch.nn.Module):
+        def greedy(self, source, lengths, steps):
+            assert len(lengths) == 2 and steps == 2
+            return torch.tensor([[3, 5], [6, 6]]), None
+
+    source = torch.zeros(2, 3, dtype=torch.long)
+    assert seq2seq.accuracy_by_position(Fixed(), source, lengths, target, 2) == [1.0, 0.5]
+    with pytest.raises(ValueError, match=r"no sequence of length 5 among lengths \[1, 2\]"):
+        seq2seq.accuracy_by_position(Fixed(), source, lengths, target, 5)
