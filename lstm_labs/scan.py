@@ -1,19 +1,20 @@
 """A linear recurrence computed by a parallel scan, and a gated linear recurrent layer built on it.
 
-The recurrence ``h_t = a_t ⊙ h_{t-1} + b_t`` (t = 1..T, element-wise) is linear in
-``h``: each step is the affine map ``φ_t(h) = a_t ⊙ h + b_t``, and composing two
-such maps gives another::
+The recurrence ``h_t = λ_t ⊙ h_{t-1} + β_t`` (t = 1..T, element-wise; λ_t the
+decay, β_t the increment) is linear in ``h``: each step is the affine map
+``φ_t(h) = λ_t ⊙ h + β_t``, and composing two such maps gives another::
 
-    (φ_t ∘ φ_s)(h) = (a_t ⊙ a_s) ⊙ h + (a_t ⊙ b_s + b_t),
+    (φ_t ∘ φ_s)(h) = (λ_t ⊙ λ_s) ⊙ h + (λ_t ⊙ β_s + β_t),
 
-so the pairs ``(a, b)`` compose by an associative rule, and ``h_t`` is
+so the pairs ``(λ, β)`` compose by an associative rule, and ``h_t`` is
 ``(φ_t ∘ … ∘ φ_1)(h_0)``: a prefix "sum" under that rule. A parallel scan
 (Hillis & Steele 1986; Blelloch 1990) computes every prefix in ``ceil(log2 T)``
 rounds of element-wise work instead of ``T`` dependent steps (Martin & Cundy 2018).
 An LSTM cannot be scanned: its gates read ``h_{t-1}`` through a ``tanh``, so its
 steps do not compose into a map of the same form.
 
-Arrays are time-major: ``a``, ``b`` and the result are ``(T, N, H)``, ``h0`` is ``(N, H)``.
+Arrays are time-major: ``decay``, ``increment`` and the states are ``(T, N, H)``,
+``h0`` is ``(N, H)``.
 """
 
 import math
@@ -27,30 +28,30 @@ from torch import nn
 
 from lstm_ref import data
 from lstm_ref._checks import check_int
-from lstm_labs.models import set_forget_bias
 from lstm_labs.results import provenance
 from lstm_labs.training import as_tensors, choose_device, seed_everything, train_on_stream
 
 
-def _check_recurrence(a, b, h0):
-    if a.dim() != 3 or a.shape != b.shape:
-        raise ValueError(f"a and b must have the same shape (T, N, H), got {tuple(a.shape)} and {tuple(b.shape)}")
-    if h0 is not None and h0.shape != a.shape[1:]:
-        raise ValueError(f"h0 must have shape (N, H) = {tuple(a.shape[1:])}, got {tuple(h0.shape)}")
+def _check_recurrence(decay, increment, h0):
+    if decay.dim() != 3 or decay.shape != increment.shape:
+        raise ValueError(f"decay and increment must have the same shape (T, N, H), got {tuple(decay.shape)} "
+                         f"and {tuple(increment.shape)}")
+    if h0 is not None and h0.shape != decay.shape[1:]:
+        raise ValueError(f"h0 must have shape (N, H) = {tuple(decay.shape[1:])}, got {tuple(h0.shape)}")
 
 
-def linear_recurrence_loop(a, b, h0=None):
-    """``h_t = a_t ⊙ h_{t-1} + b_t`` for t = 1..T, one step after the other.
+def linear_recurrence_loop(decay, increment, h0=None):
+    """``h_t = λ_t ⊙ h_{t-1} + β_t`` for t = 1..T, one step after the other.
 
-    ``a``, ``b``: ``(T, N, H)``; ``h0``: ``(N, H)``, zeros if None. Returns the
-    states ``h_1 .. h_T`` as ``(T, N, H)``. T dependent steps: the reference that
-    :func:`linear_recurrence_scan` is checked against.
+    ``decay`` (λ) and ``increment`` (β): ``(T, N, H)``; ``h0``: ``(N, H)``, zeros
+    if None. Returns the states ``h_1 .. h_T`` as ``(T, N, H)``. T dependent
+    steps: the reference that :func:`linear_recurrence_scan` is checked against.
     """
-    _check_recurrence(a, b, h0)
-    h = torch.zeros_like(b[0]) if h0 is None else h0
+    _check_recurrence(decay, increment, h0)
+    h = torch.zeros_like(increment[0]) if h0 is None else h0
     states = []
-    for a_t, b_t in zip(a, b):
-        h = a_t * h + b_t
+    for decay_t, increment_t in zip(decay, increment):
+        h = decay_t * h + increment_t
         states.append(h)
     return torch.stack(states)
 
@@ -61,28 +62,29 @@ def scan_rounds(length):
     return math.ceil(math.log2(length)) if length > 1 else 0
 
 
-def linear_recurrence_scan(a, b, h0=None):
+def linear_recurrence_scan(decay, increment, h0=None):
     """The same states as :func:`linear_recurrence_loop`, by a Hillis–Steele scan.
 
-    Round r (offset d = 2^r) replaces, for every t > d at once, the pair
-    ``(A_t, B_t)`` by its composition with the pair d steps earlier::
+    ``(P_t, Q_t)`` starts as ``(λ_t, β_t)``, the map of step t alone. Round r
+    (offset d = 2^r) composes, for every t > d at once, the pair with the pair d
+    steps earlier::
 
-        B_t <- A_t ⊙ B_{t-d} + B_t,    A_t <- A_t ⊙ A_{t-d}.
+        Q_t <- P_t ⊙ Q_{t-d} + Q_t,    P_t <- P_t ⊙ P_{t-d}.
 
-    Before the round, ``(A_t, B_t)`` is the map of steps ``t-d+1 .. t`` (or from
+    Before the round, ``(P_t, Q_t)`` is the map of steps ``t-d+1 .. t`` (or from
     step 1); after it, of steps ``t-2d+1 .. t``. After ceil(log2 T) rounds it is the
-    map of steps ``1 .. t``, so ``h_t = A_t ⊙ h_0 + B_t``. Every round is a few
+    map of steps ``1 .. t``, so ``h_t = P_t ⊙ h_0 + Q_t``. Every round is a few
     element-wise products over all T steps: depth log2 T, work about T log2 T.
     """
-    _check_recurrence(a, b, h0)
-    A, B = a, b
+    _check_recurrence(decay, increment, h0)
+    P, Q = decay, increment
     offset = 1
-    while offset < a.shape[0]:
-        # B first: it needs the A of before this round.
-        B = torch.cat([B[:offset], A[offset:] * B[:-offset] + B[offset:]])
-        A = torch.cat([A[:offset], A[offset:] * A[:-offset]])
+    while offset < decay.shape[0]:
+        # Q first: it needs the P of before this round.
+        Q = torch.cat([Q[:offset], P[offset:] * Q[:-offset] + Q[offset:]])
+        P = torch.cat([P[:offset], P[offset:] * P[:-offset]])
         offset *= 2
-    return B if h0 is None else A * h0 + B
+    return Q if h0 is None else P * h0 + Q
 
 
 class GatedLinearRecurrence(nn.Module):
@@ -90,15 +92,15 @@ class GatedLinearRecurrence(nn.Module):
 
     With ``x_t`` of width D and ``h_t`` of width H::
 
-        a_t = σ(W_a x_t + b_a)              the decay, per unit, from the input only
+        λ_t = σ(W_λ x_t + b_λ)              the decay, per unit, from the input only
         u_t = tanh(W_u x_t + b_u)           the candidate
-        h_t = a_t ⊙ h_{t-1} + (1 - a_t) ⊙ u_t
+        h_t = λ_t ⊙ h_{t-1} + (1 - λ_t) ⊙ u_t
 
     (the gated impulse linear recurrence of Martin & Cundy 2018). Nothing in
-    ``a_t`` or ``u_t`` reads ``h_{t-1}``, so the steps are the linear recurrence
-    ``h_t = a_t ⊙ h_{t-1} + b_t`` with ``b_t = (1 - a_t) ⊙ u_t``, and all T states
+    ``λ_t`` or ``u_t`` reads ``h_{t-1}``, so the steps are the linear recurrence
+    ``h_t = λ_t ⊙ h_{t-1} + β_t`` with ``β_t = (1 - λ_t) ⊙ u_t``, and all T states
     come from one scan (``scan=True``) or, the same numbers, a loop.
-    ``decay_bias``: if given, every b_a is set to it (σ(3) ≈ 0.95: the state starts
+    ``decay_bias``: if given, every b_λ is set to it (σ(3) ≈ 0.95: the state starts
     out keeping 95 % per step, like an LSTM's forget bias of 3).
     """
 
@@ -116,9 +118,9 @@ class GatedLinearRecurrence(nn.Module):
         """``x`` ``(T, N, D)`` gives the states ``(T, N, H)``, from h_0 = 0."""
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(f"x must have shape (T, N, D) with D = {self.input_size}, got {tuple(x.shape)}")
-        a = torch.sigmoid(self.decay(x))
-        b = (1 - a) * torch.tanh(self.candidate(x))
-        return (linear_recurrence_scan if self.scan else linear_recurrence_loop)(a, b)
+        decay = torch.sigmoid(self.decay(x))
+        increment = (1 - decay) * torch.tanh(self.candidate(x))
+        return (linear_recurrence_scan if self.scan else linear_recurrence_loop)(decay, increment)
 
 
 class ScanClassifier(nn.Module):
@@ -350,9 +352,9 @@ def run_scan(scale="book", lr=0.01, clip_norm=1.0, device="auto", show_progress=
 def first_step_writing(model, x):
     """How much more each layer of a ScanClassifier writes at the first step than later.
 
-    A layer writes ``1 - a_t`` of its candidate into its state at step t. Returns,
-    per layer, the mean of ``1 - a_1`` over sequences and units divided by the
-    mean of ``1 - a_t`` over t >= 2: about 1 for the first layer, whose decay sees
+    A layer writes ``1 - λ_t`` of its candidate into its state at step t. Returns,
+    per layer, the mean of ``1 - λ_1`` over sequences and units divided by the
+    mean of ``1 - λ_t`` over t >= 2: about 1 for the first layer, whose decay sees
     only the current symbol, and larger where a layer has learnt to write at the
     start and hold afterwards. ``x``: ``(T, N, D)`` with T >= 2.
     """

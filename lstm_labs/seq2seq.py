@@ -12,13 +12,13 @@ next. With ``attention=True`` the decoder also reads, at every step, a weighted
 mean of the encoder's states (Bahdanau et al. 2015), with weights from an additive
 score::
 
-    e_{t,s}  = v^T tanh(W_q h_{t-1} + W_k k_s)        (k_s: encoder state s)
-    alpha_t  = softmax_s(e_{t,s})                     (over the real positions only)
-    context_t = sum_s alpha_{t,s} k_s
+    s_{t,j} = w^T tanh(W_q h_{t-1} + W_k h̄_j + b_k)   (h̄_j: encoder state j)
+    α_{t,j} = softmax_j(s_{t,j})                      (over the real positions only)
+    μ_t     = Σ_j α_{t,j} h̄_j
 
 Tokens are time-major like the rest of the labs: ``source`` is ``(S, N)`` integer
 tokens padded with ``PAD``. Token ids: ``PAD = 0``, ``BOS = 1`` (the decoder's
-first input), ``EOS = 2``, and symbol ``j`` is token ``3 + j``.
+first input), ``EOS = 2``, and symbol ``m`` (from 0) is token ``3 + m``.
 """
 
 import time
@@ -114,9 +114,9 @@ def teacher_forcing(source, lengths, target):
 
 
 class AdditiveAttention(nn.Module):
-    """Bahdanau's additive attention: e_s = v^T tanh(W_q q + W_k k_s), softmax over real positions.
+    """Bahdanau's additive attention: s_j = w^T tanh(W_q q + W_k k_j + b_k), softmax over real positions.
 
-    ``project_keys(keys)`` computes ``W_k k_s`` once per sequence; ``forward``
+    ``project_keys(keys)`` computes ``W_k k_j + b_k`` once per sequence; ``forward``
     then takes the query ``q`` ``(N, H)``, the projected keys ``(S, N, A)``, the
     keys ``(S, N, H)`` and ``mask`` ``(S, N)`` (True at real positions), and
     returns the context ``(N, H)`` and the weights ``alpha`` ``(S, N)``, which sum

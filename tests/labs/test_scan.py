@@ -1,6 +1,6 @@
 """lstm_labs.scan: the parallel scan against the sequential recurrence, and the gated linear layer.
 
-Oracles: the recurrence h_t = a_t ⊙ h_{t-1} + b_t written as a NumPy loop in
+Oracles: the recurrence h_t = λ_t ⊙ h_{t-1} + β_t written as a NumPy loop in
 float64, the closed form for a constant decay, central finite differences
 (torch.autograd.gradcheck) for the scan's gradients, and the layer's equations
 written out step by step.
@@ -21,11 +21,11 @@ from test_labs import _check_figures, _run_cli
 LENGTHS = [1, 2, 3, 4, 5, 7, 8, 9, 16, 33, 100]
 
 
-def numpy_recurrence(a, b, h0):
-    """h_t = a_t * h_{t-1} + b_t, one step at a time, in NumPy float64."""
+def numpy_recurrence(decay, increment, h0):
+    """h_t = λ_t * h_{t-1} + β_t, one step at a time, in NumPy float64."""
     h, states = np.array(h0, dtype=np.float64), []
-    for a_t, b_t in zip(a, b):
-        h = a_t * h + b_t
+    for decay_t, increment_t in zip(decay, increment):
+        h = decay_t * h + increment_t
         states.append(h)
     return np.stack(states)
 
@@ -50,7 +50,7 @@ def test_both_ways_give_the_recurrence(recurrence, T):
 
 
 def test_a_constant_decay_gives_the_closed_form():
-    """With a_t = α for all t: h_t = α^t h_0 + Σ_{s ≤ t} α^{t-s} b_s."""
+    """With λ_t = α for all t: h_t = α^t h_0 + Σ_{s ≤ t} α^{t-s} β_s."""
     T, alpha = 37, 0.9
     _, b, h0 = _random_recurrence(T)
     a = torch.full_like(b, alpha)
@@ -78,7 +78,7 @@ def test_scan_and_loop_have_the_same_gradients():
 @pytest.mark.parametrize("T, rounds", [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (64, 6), (65, 7), (4096, 12)])
 def test_the_scan_takes_ceil_log2_T_rounds(T, rounds, monkeypatch):
     assert scan.scan_rounds(T) == rounds
-    # Count the rounds the scan really does: each round concatenates two pieces of B and of A.
+    # Count the rounds the scan really does: each round concatenates two pieces of Q and of P.
     calls = []
     original = torch.cat
     monkeypatch.setattr(torch, "cat", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
@@ -88,7 +88,7 @@ def test_the_scan_takes_ceil_log2_T_rounds(T, rounds, monkeypatch):
 
 def test_the_recurrence_rejects_mismatched_shapes():
     a, b, h0 = _random_recurrence(4)
-    with pytest.raises(ValueError, match=r"a and b must have the same shape \(T, N, H\), got \(4, 3, 4\) and \(4, 3, 2\)"):
+    with pytest.raises(ValueError, match=r"decay and increment must have the same shape \(T, N, H\), got \(4, 3, 4\) and \(4, 3, 2\)"):
         linear_recurrence_scan(a, b[..., :2])
     with pytest.raises(ValueError, match=r"h0 must have shape \(N, H\) = \(3, 4\), got \(3, 5\)"):
         linear_recurrence_loop(a, b, torch.zeros(3, 5))
@@ -106,9 +106,9 @@ def test_the_layer_computes_its_equations():
     h = torch.zeros(2, 5, dtype=torch.float64)
     expected = []
     for x_t in x:
-        a_t = torch.sigmoid(x_t @ layer.decay.weight.T + layer.decay.bias)
+        decay_t = torch.sigmoid(x_t @ layer.decay.weight.T + layer.decay.bias)
         u_t = torch.tanh(x_t @ layer.candidate.weight.T + layer.candidate.bias)
-        h = a_t * h + (1 - a_t) * u_t
+        h = decay_t * h + (1 - decay_t) * u_t
         expected.append(h)
     torch.testing.assert_close(layer(x), torch.stack(expected), rtol=1e-12, atol=1e-14)
     layer.scan = False
@@ -119,8 +119,8 @@ def test_decay_bias_sets_the_initial_decay():
     layer = GatedLinearRecurrence(3, 4, decay_bias=3.0)
     assert torch.all(layer.decay.bias == 3.0)
     # A zero input: every unit keeps sigma(3) of its state per step.
-    a = torch.sigmoid(layer.decay(torch.zeros(1, 3)))
-    torch.testing.assert_close(a, torch.full((1, 4), 1 / (1 + math.exp(-3.0))))
+    decay = torch.sigmoid(layer.decay(torch.zeros(1, 3)))
+    torch.testing.assert_close(decay, torch.full((1, 4), 1 / (1 + math.exp(-3.0))))
 
 
 def test_the_classifier_reads_the_top_layer_at_the_last_step():
