@@ -12,6 +12,8 @@ From Python::
     from lstm_labs import LSTMClassifier, choose_device, train_full_batch
     from lstm_labs.weather import run_weather
     from lstm_labs.recall import run_recall
+    from lstm_labs.seq2seq import run_seq2seq    # sequence to sequence, with and without attention
+    from lstm_labs.scan import run_scan          # a linear recurrence by a parallel scan, against nn.LSTM
 """
 
 from lstm_labs.models import (
