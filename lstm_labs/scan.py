@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstm_ref import data
 from lstm_ref._checks import check_int
+from lstm_labs.recall import train_on_recall
 from lstm_labs.results import provenance
-from lstm_labs.training import as_tensors, choose_device, seed_everything, train_on_stream
+from lstm_labs.training import choose_device
 
 
 def _check_recurrence(decay, increment, h0):
@@ -278,45 +278,18 @@ SCALES = {
 
 
 def run_scan_recall(lags, seeds, steps, batch=128, hidden_size=32, heldout_sequences=1000, lr=0.01,
-                    clip_norm=1.0, device="auto", show_progress=None, trained=None):
-    """Train every model of RECALL_MODELS on delayed recall at every lag and seed.
+                    clip_norm=1.0, device="auto", show_progress=None, models=None):
+    """Train every model of RECALL_MODELS on delayed recall at every lag and seed (``recall.train_on_recall``).
 
     The linear recurrences are trained with the loop, which is the faster of the
-    two on a CPU and gives the same states. All models of a (seed, lag) see the
-    same batches and the same held-out set. Returns a list of runs: model, lag,
-    seed, held-out accuracy and loss, parameters, wall time. If ``trained`` is a
-    dict, it receives ``{(label, lag, seed): (model, held-out inputs)}``.
+    two on a CPU and gives the same states. Returns the runs (model, lag, seed,
+    parameters, training history, final held-out loss and accuracy); ``models``,
+    if a dict, receives ``{(label, lag, seed): model}``.
     """
-    device = choose_device(device)
-    runs = []
-    for seed in seeds:
-        for lag in lags:
-            heldout = as_tensors(*data.delayed_recall(heldout_sequences, lag, rng=[seed, lag, 1]), device)
-            for label, make in RECALL_MODELS.items():
-                seed_everything(seed)
-                model = use_loop(make(hidden_size)).to(device)
-                stream = np.random.default_rng([seed, lag, 0])
-
-                def next_batch(stream=stream, lag=lag):
-                    return as_tensors(*data.delayed_recall(batch, lag, rng=stream), device)
-
-                started = time.perf_counter()
-                history = train_on_stream(model, next_batch, heldout, steps=steps, lr=lr, clip_norm=clip_norm,
-                                          eval_every=steps, show_progress=show_progress,
-                                          description=f"{label} lag={lag} seed={seed}")
-                run = {"model": label, "lag": lag, "seed": seed,
-                       "heldout_accuracy": history["heldout_accuracy"][-1],
-                       "heldout_loss": history["heldout_loss"][-1],
-                       "final_train_loss": float(np.mean(history["train_loss"][-20:])),
-                       "parameters": sum(p.numel() for p in model.parameters()),
-                       "wall_time_s": round(time.perf_counter() - started, 3)}
-                runs.append(run)
-                if trained is not None:
-                    trained[label, lag, seed] = (model, heldout[0])
-                if show_progress is not False:
-                    print(f"{label} lag={lag} seed={seed}: held-out accuracy {run['heldout_accuracy']:.3f}, "
-                          f"{run['wall_time_s']:.1f} s", flush=True)
-    return runs
+    builders = {label: (lambda make=make: use_loop(make(hidden_size))) for label, make in RECALL_MODELS.items()}
+    return train_on_recall(builders, lags, seeds, steps, batch, lr, clip_norm, heldout_sequences,
+                           eval_every=steps, device=choose_device(device), show_progress=show_progress,
+                           print_runs=show_progress is not False, models=models)
 
 
 def run_scan(scale="book", lr=0.01, clip_norm=1.0, device="auto", show_progress=None, timing=True, recall=True,
@@ -324,8 +297,8 @@ def run_scan(scale="book", lr=0.01, clip_norm=1.0, device="auto", show_progress=
     """The race (:func:`time_layers`) and the recall comparison at ``scale``, both on ``device``.
 
     Returns a dict ready for JSON: ``config``, ``timings`` (or None), ``runs``
-    (or an empty list) and ``provenance``; with ``keep_models``, also ``trained``
-    (see :func:`run_scan_recall`; not JSON).
+    (or an empty list) and ``provenance``; with ``keep_models``, also ``trained``,
+    ``{(label, lag, seed): model}`` (not JSON).
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
@@ -368,6 +341,14 @@ def first_step_writing(model, x):
     return ratios
 
 
+def compact_results(results, digits=5):
+    """A smaller copy of ``run_scan``'s results, to keep beside the book: the runs without their histories."""
+    runs = [{**{key: value for key, value in run.items() if key != "history"},
+             "final": {key: round(value, digits) for key, value in run["final"].items()}}
+            for run in results["runs"]]
+    return {**results, "runs": runs}
+
+
 # ---------------------------------------------------------------------------
 # figures
 
@@ -400,7 +381,7 @@ def recall_table(runs):
     lags = sorted({run["lag"] for run in runs})
     table = {}
     for label in RECALL_MODELS:
-        rows = [[run["heldout_accuracy"] for run in runs if run["model"] == label and run["lag"] == lag]
+        rows = [[run["final"]["heldout_accuracy"] for run in runs if run["model"] == label and run["lag"] == lag]
                 for lag in lags]
         if any(rows):
             table[label] = rows

@@ -165,7 +165,11 @@ def test_scan_command_writes_json_and_figures(tmp_path):
     assert results["timings"]["lengths"] == [8, 32]
     assert [(run["model"], run["lag"]) for run in results["runs"]] == [(label, 3) for label in scan.RECALL_MODELS]
     lags, table = scan.recall_table(results["runs"])
-    assert lags == [3] and table["LSTM b_f=3"] == [[results["runs"][0]["heldout_accuracy"]]]
+    assert lags == [3] and table["LSTM b_f=3"] == [[results["runs"][0]["final"]["heldout_accuracy"]]]
+    assert all(len(run["history"]["train_loss"]) == results["config"]["steps"] for run in results["runs"])
+    compact = scan.compact_results(results)
+    assert all("history" not in run for run in compact["runs"]) and compact["timings"] == results["timings"]
+    assert compact["runs"][0]["final"]["heldout_accuracy"] == round(results["runs"][0]["final"]["heldout_accuracy"], 5)
     assert "Forward + backward, median wall time (ms)" in result.stdout
     _check_figures(tmp_path, ["scan_timings"])
 
