@@ -420,15 +420,17 @@ def test_recall_compact_results_drops_histories_and_keeps_ratio_medians():
     assert compact["ratios"] == {"length": 3, "seeds": [0, 1, 2], "median": {"RNN": [1.0, 0.25, 0.2]}}
 
 
-@pytest.mark.parametrize("name, scales", [("weather_full.json", "weather"), ("recall_full.json", "recall")])
+@pytest.mark.parametrize("name, scales", [("weather_full.json", "weather"), ("recall_full.json", "recall"),
+                                          ("seq2seq_full.json", "seq2seq"), ("scan_full.json", "scan")])
 def test_stored_full_runs_match_the_full_scale(name, scales):
     """The full-scale results kept beside the chapters were made with today's full-scale settings."""
     from dataclasses import asdict
 
-    from lstm_labs import recall, weather
+    from lstm_labs import recall, scan, seq2seq, weather
 
     stored = json.loads((ROOT / "chapters" / "data" / name).read_text(encoding="utf-8"))
-    expected = asdict({"weather": weather, "recall": recall}[scales].SCALES["full"])
+    modules = {"weather": weather, "recall": recall, "seq2seq": seq2seq, "scan": scan}
+    expected = asdict(modules[scales].SCALES["full"])
     config = stored["config"]
     assert config["scale"] == "full"
     for key, value in expected.items():
