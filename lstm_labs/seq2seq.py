@@ -270,11 +270,13 @@ def mirror_alignment(weights, lengths):
     Output step t (t = 1..L) writes s_{L+1-t}, which was read at source position
     L+1-t: the *mirrored* position. ``weights`` ``(T_out, S, N)``, ``lengths``
     ``(N,)``. Returns ``argmax_share`` (the share of steps whose largest weight is
-    on the mirrored position), ``mirror_weight`` (the mean weight there) and
-    ``near_mirror_weight`` (the mean weight on it and its two neighbours). The
-    end-token step, which reads nothing, is left out.
+    on the mirrored position), ``mirror_weight`` (the mean weight there),
+    ``near_mirror_weight`` (the mean weight on it and its two neighbours), and
+    ``left_weight`` and ``right_weight`` (the mean weight on the neighbour before
+    it and after it, 0 where there is none). The end-token step, which reads
+    nothing, is left out.
     """
-    hits, on_mirror, near_mirror = [], [], []
+    hits, on_mirror, near_mirror, left, right = [], [], [], [], []
     for n, length in enumerate(lengths.tolist()):
         for step in range(length):
             row = weights[step, :length, n]
@@ -282,8 +284,11 @@ def mirror_alignment(weights, lengths):
             hits.append(int(row.argmax()) == mirror)
             on_mirror.append(float(row[mirror]))
             near_mirror.append(float(row[max(mirror - 1, 0):mirror + 2].sum()))
+            left.append(float(row[mirror - 1]) if mirror > 0 else 0.0)
+            right.append(float(row[mirror + 1]) if mirror + 1 < length else 0.0)
     return {"argmax_share": float(np.mean(hits)), "mirror_weight": float(np.mean(on_mirror)),
-            "near_mirror_weight": float(np.mean(near_mirror))}
+            "near_mirror_weight": float(np.mean(near_mirror)), "left_weight": float(np.mean(left)),
+            "right_weight": float(np.mean(right))}
 
 
 def accuracy_by_position(model, source, lengths, target, length):

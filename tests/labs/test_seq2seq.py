@@ -237,13 +237,15 @@ def test_mirror_alignment_scores_attention_against_the_reversal():
         perfect[step, position, 0] = 1.0
     perfect[3, :, 0] = 1 / 3  # the end-token step, left out
     assert seq2seq.mirror_alignment(perfect, lengths) == {"argmax_share": 1.0, "mirror_weight": 1.0,
-                                                          "near_mirror_weight": 1.0}
+                                                          "near_mirror_weight": 1.0, "left_weight": 0.0,
+                                                          "right_weight": 0.0}
     shifted = torch.zeros(4, 3, 1)
     for step, position in enumerate([1, 0, 0]):  # one position early each time (the last is right)
         shifted[step, position, 0] = 1.0
     scores = seq2seq.mirror_alignment(shifted, lengths)
     assert scores["argmax_share"] == pytest.approx(1 / 3) and scores["mirror_weight"] == pytest.approx(1 / 3)
     assert scores["near_mirror_weight"] == 1.0
+    assert scores["left_weight"] == pytest.approx(2 / 3) and scores["right_weight"] == 0.0
 
 
 def test_accuracy_by_position_reads_one_length():
