@@ -528,5 +528,5 @@ def plot_accuracy_by_length(runs, key="exact_by_length"):
             ax.scatter(lengths, row, color=_color(label), s=10, alpha=0.5)
     ax.set_ylim(0, 1.05)
     ax.set_xticks(lengths)
-    ax.legend(fontsize="small", loc="lower left")
+    ax.legend(fontsize="small", loc="center left")
     return ax.figure
