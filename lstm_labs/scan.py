@@ -165,15 +165,15 @@ def _states(layer, x):
 def time_layers(lengths, batch=16, width=64, repeats=5, seed=0, device="cpu"):
     """Wall and CPU seconds of one forward and backward pass of each layer of TIMED_LAYERS, per length.
 
-    For every repeat and every T of ``lengths``, each layer runs once on the same
-    input ``(T, N, H)`` and the same upstream gradient on its states, in an order
-    that rotates from one repeat to the next, so that a busy machine slows them
-    alike. One untimed pass per layer and length comes first. Returns
-    ``{"lengths", "batch", "width", "repeats", "wall_s": {label: [[s per repeat] per T]}, "cpu_s": ...}``;
-    the CPU time is the process's, all threads together. On a GPU (``device``)
-    each pass is timed until the device has finished it. ``load_average``: the
-    machine's 1-minute load average before and after (where the system reports
-    it), since other work on the machine slows the wall times.
+    Length by length: each layer first runs once untimed on the input ``(T, N, H)``
+    and the upstream gradient on its states, then ``repeats`` times timed, the
+    three in an order that rotates from one repeat to the next, so that a busy
+    machine slows them alike. Returns ``{"lengths", "batch", "width", "repeats",
+    "wall_s": {label: [[s per repeat] per T]}, "cpu_s": ...}``; the CPU time is the
+    process's, all threads together. On a GPU (``device``) each pass is timed until
+    the device has finished it. ``load_average``: the machine's 1-minute load
+    average before and after (where the system reports it), since other work on
+    the machine slows the wall times.
     """
     for name, value in (("batch", batch), ("width", width), ("repeats", repeats)):
         check_int(name, value, minimum=1)
@@ -185,11 +185,11 @@ def time_layers(lengths, batch=16, width=64, repeats=5, seed=0, device="cpu"):
     labels = list(layers)
     wall = {label: [[] for _ in lengths] for label in labels}
     cpu = {label: [[] for _ in lengths] for label in labels}
-    inputs = [(torch.randn(length, batch, width, device=device), torch.randn(length, batch, width, device=device))
-              for length in lengths]
     load_before = _load_average()
-    for repeat in range(-1, repeats):  # repeat -1 warms up and is not kept
-        for index, (x, upstream) in enumerate(inputs):
+    for index, length in enumerate(lengths):
+        x = torch.randn(length, batch, width, device=device)
+        upstream = torch.randn(length, batch, width, device=device)
+        for repeat in range(-1, repeats):  # repeat -1 warms up and is not kept
             shift = max(repeat, 0) % len(labels)
             for label in labels[shift:] + labels[:shift]:
                 layer = layers[label]
