@@ -372,7 +372,7 @@ def plot_timings(timings, key="wall_s"):
             ax.scatter([length] * len(values), np.array(values) * 1000, color=color, s=8, alpha=0.4)
     ax.set_xticks(lengths, [str(length) for length in lengths])
     ax.minorticks_off()
-    ax.legend(fontsize="small")
+    ax.legend()
     return ax.figure
 
 

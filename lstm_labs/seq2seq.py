@@ -114,28 +114,31 @@ def teacher_forcing(source, lengths, target):
 
 
 class AdditiveAttention(nn.Module):
-    """Bahdanau's additive attention: s_j = w^T tanh(W_q q + W_k k_j + b_k), softmax over real positions.
+    """Bahdanau's additive attention, over the encoder states h̄_j (S, N, H)::
 
-    ``project_keys(keys)`` computes ``W_k k_j + b_k`` once per sequence; ``forward``
-    then takes the query ``q`` ``(N, H)``, the projected keys ``(S, N, A)``, the
-    keys ``(S, N, H)`` and ``mask`` ``(S, N)`` (True at real positions), and
-    returns the context ``(N, H)`` and the weights ``alpha`` ``(S, N)``, which sum
-    to 1 over the real positions and are 0 at padding.
+        q_t = W_q h_{t-1},   k_j = W_k h̄_j + b_k,   s_{t,j} = w^T tanh(q_t + k_j),
+        α_{t,j} = softmax_j(s_{t,j}) over the real positions,   μ_t = Σ_j α_{t,j} h̄_j.
+
+    ``keys(states)`` computes the k_j ``(S, N, A)`` once per sequence; ``forward``
+    then takes the decoder's state ``h_prev`` ``(N, H)``, the keys, the encoder
+    ``states`` and ``mask`` ``(S, N)`` (True at real positions), and returns the
+    context μ_t ``(N, H)`` and the weights α ``(S, N)``, which sum to 1 over the
+    real positions and are 0 at padding.
     """
 
-    def __init__(self, query_size, key_size, attention_size):
+    def __init__(self, query_size, state_size, attention_size):
         super().__init__()
         self.query = nn.Linear(query_size, attention_size, bias=False)
-        self.key = nn.Linear(key_size, attention_size)
+        self.key = nn.Linear(state_size, attention_size)
         self.score = nn.Linear(attention_size, 1, bias=False)
 
-    def project_keys(self, keys):
-        return self.key(keys)
+    def keys(self, states):
+        return self.key(states)
 
-    def forward(self, query, projected_keys, keys, mask):
-        scores = self.score(torch.tanh(self.query(query)[None] + projected_keys)).squeeze(-1)
+    def forward(self, h_prev, keys, states, mask):
+        scores = self.score(torch.tanh(self.query(h_prev)[None] + keys)).squeeze(-1)
         weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=0)
-        context = (weights[..., None] * keys).sum(dim=0)
+        context = (weights[..., None] * states).sum(dim=0)
         return context, weights
 
 
@@ -171,38 +174,38 @@ class Seq2Seq(nn.Module):
         self.head = nn.Linear(hidden_size + context_size, num_tokens)
 
     def encode(self, source, lengths):
-        """Encoder states ``keys`` (S, N, H) (zero at padding), the mask (S, N), and the last (h, c) of each sequence."""
+        """The encoder ``states`` h̄ (S, N, H) (zero at padding), the mask (S, N), and each sequence's last (h, c)."""
         if source.dim() != 2 or lengths.shape != source.shape[1:]:
             raise ValueError(f"source must have shape (S, N) and lengths (N,), got {tuple(source.shape)} "
                              f"and {tuple(lengths.shape)}")
         mask = torch.arange(source.shape[0], device=source.device)[:, None] < lengths[None, :].to(source.device)
         embedded = self.source_embedding(source)
         if isinstance(self.encoder, nn.Linear):
-            keys = self.encoder(embedded) * mask[..., None]
-            zeros = keys.new_zeros(keys.shape[1:])
-            return keys, mask, (zeros, zeros)
+            states = self.encoder(embedded) * mask[..., None]
+            zeros = states.new_zeros(states.shape[1:])
+            return states, mask, (zeros, zeros)
         # Packed, so that each sequence's last state is that of its own last symbol, not of the padding.
         packed = pack_padded_sequence(embedded, lengths.cpu(), enforce_sorted=False)
         outputs, (h_n, c_n) = self.encoder(packed)
-        keys, _ = pad_packed_sequence(outputs, total_length=source.shape[0])
-        return keys, mask, (h_n[0], c_n[0])
+        states, _ = pad_packed_sequence(outputs, total_length=source.shape[0])
+        return states, mask, (h_n[0], c_n[0])
 
     def decode_step(self, token, state, memory):
-        """One decoder step from the previous token ``(N,)``: logits ``(N, V)``, the new state, and alpha ``(S, N)`` or None."""
-        keys, projected_keys, mask = memory
+        """One decoder step from the previous token ``(N,)``: logits ``(N, V)``, the new state, and α ``(S, N)`` or None."""
+        states, keys, mask = memory
         inputs = self.target_embedding(token)
         weights = None
         if self.attention is not None:
-            context, weights = self.attention(state[0], projected_keys, keys, mask)
+            context, weights = self.attention(state[0], keys, states, mask)
             inputs = torch.cat([inputs, context], dim=-1)
         h, c = self.decoder(inputs, state)
         readout = h if self.attention is None else torch.cat([h, context], dim=-1)
         return self.head(readout), (h, c), weights
 
     def _memory(self, source, lengths):
-        keys, mask, state = self.encode(source, lengths)
-        projected = None if self.attention is None else self.attention.project_keys(keys)
-        return (keys, projected, mask), state
+        states, mask, last = self.encode(source, lengths)
+        keys = None if self.attention is None else self.attention.keys(states)
+        return (states, keys, mask), last
 
     def forward(self, inputs):
         """Teacher-forced logits, ``(N, V, T)``, from ``inputs = (source, lengths, decoder_input)``.
@@ -453,6 +456,33 @@ def accuracy_summary(runs, key="exact"):
     return summary
 
 
+def _final_train_loss(run):
+    """The mean training loss of a run's last 50 steps (kept as such in compact results)."""
+    if "final_train_loss" in run:
+        return run["final_train_loss"]
+    return float(np.mean(run["train_loss"][-50:]))
+
+
+def summary_table(runs):
+    """A Markdown table, a row per model: parameters, then "mean (smallest–largest)" over the seeds of
+    the exact and per-token held-out accuracy, the training loss of the last 50 steps and the held-out loss."""
+    from lstm_labs.results import markdown_table
+
+    def spread(values):
+        return f"{np.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
+
+    rows = []
+    for label in MODELS:
+        chosen = [run for run in runs if run["model"] == label]
+        if chosen:
+            rows.append([label, chosen[0]["parameters"], spread([run["exact"] for run in chosen]),
+                         spread([run["per_token"] for run in chosen]),
+                         spread([_final_train_loss(run) for run in chosen]),
+                         spread([run["heldout_loss"] for run in chosen])])
+    header = ["model", "parameters", "exact", "per token", "training loss (last 50 steps)", "held-out loss"]
+    return markdown_table(header, rows)
+
+
 def compact_results(results, digits=4):
     """A smaller copy of ``run_seq2seq``'s results, to keep beside the book.
 
@@ -469,7 +499,7 @@ def compact_results(results, digits=4):
     runs = []
     for run in results["runs"]:
         kept = {key: rounded(value) for key, value in run.items() if key != "train_loss"}
-        kept["final_train_loss"] = round(float(np.mean(run["train_loss"][-50:])), digits)
+        kept["final_train_loss"] = round(_final_train_loss(run), digits)
         runs.append(kept)
     return {**results, "runs": runs}
 
@@ -481,7 +511,7 @@ def symbol_text(tokens):
 
 
 def plot_attention(weights, source, lengths, outputs, examples):
-    """Heat maps of the attention weights of a few sequences, one panel each.
+    """Heat maps of the attention weights of a few sequences, one panel each, stacked.
 
     ``weights`` ``(T_out, S, N)``, ``source`` ``(S, N)``, ``lengths`` ``(N,)``,
     ``outputs`` ``(T_out, N)`` (greedy tokens), all tensors; ``examples``: column
@@ -490,17 +520,18 @@ def plot_attention(weights, source, lengths, outputs, examples):
     """
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(examples), figsize=(3.2 * len(examples), 3.4), layout="constrained",
-                                squeeze=False)
-    for ax, n in zip(axes[0], examples):
+    width = plt.rcParams["figure.figsize"][0]
+    figure, axes = plt.subplots(len(examples), 1, figsize=(width, 0.8 * width * len(examples)),
+                                layout="constrained", squeeze=False)
+    for ax, n in zip(axes[:, 0], examples):
         length = int(lengths[n])
         image = ax.imshow(weights[:length + 1, :length, n].cpu().numpy(), cmap="Greys", vmin=0, vmax=1)
         ax.set_xticks(range(length), symbol_text(source[:length, n]))
         ax.set_yticks(range(length + 1), symbol_text(outputs[:length + 1, n]))
-        ax.set_xlabel("source (read)")
-        ax.set_ylabel("output step (written)")
+        ax.set_xlabel("source symbol (read)")
+        ax.set_ylabel("token written")
         ax.set_title(f"length {length}")
-    figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="attention weight")
+        figure.colorbar(image, ax=ax, label="attention weight")
     return figure
 
 
@@ -528,5 +559,5 @@ def plot_accuracy_by_length(runs, key="exact_by_length"):
             ax.scatter(lengths, row, color=_color(label), s=10, alpha=0.5)
     ax.set_ylim(0, 1.05)
     ax.set_xticks(lengths)
-    ax.legend(fontsize="small", loc="center left")
+    ax.legend(loc="center left")
     return ax.figure

@@ -93,19 +93,19 @@ def test_shapes_of_training_logits_and_greedy_decoding(attention):
 def test_additive_attention_is_the_written_out_score_and_softmax():
     torch.manual_seed(1)
     attention = seq2seq.AdditiveAttention(3, 4, 5).double()
-    query, keys = torch.randn(2, 3, dtype=torch.float64), torch.randn(4, 2, 4, dtype=torch.float64)
+    query, states = torch.randn(2, 3, dtype=torch.float64), torch.randn(4, 2, 4, dtype=torch.float64)
     lengths = [4, 2]
     mask = torch.arange(4)[:, None] < torch.tensor(lengths)[None, :]
-    context, weights = attention(query, attention.project_keys(keys), keys, mask)
+    context, weights = attention(query, attention.keys(states), states, mask)
     W_q, W_k, b_k, v = (attention.query.weight.detach(), attention.key.weight.detach(),
                         attention.key.bias.detach(), attention.score.weight[0].detach())
     for n, length in enumerate(lengths):
-        scores = [float(v @ torch.tanh(W_q @ query[n] + W_k @ keys[s, n] + b_k)) for s in range(length)]
+        scores = [float(v @ torch.tanh(W_q @ query[n] + W_k @ states[s, n] + b_k)) for s in range(length)]
         expected = np.exp(np.array(scores) - max(scores))
         expected /= expected.sum()
         np.testing.assert_allclose(weights[:length, n].detach().numpy(), expected, rtol=1e-12)
         assert torch.all(weights[length:, n] == 0)
-        expected_context = sum(expected[s] * keys[s, n] for s in range(length))
+        expected_context = sum(expected[s] * states[s, n] for s in range(length))
         np.testing.assert_allclose(context[n].detach().numpy(), expected_context.detach().numpy(), rtol=1e-12)
 
 
@@ -204,6 +204,10 @@ def test_every_model_of_a_seed_sees_the_same_data_and_the_summary_reads_it():
     compact = seq2seq.compact_results(results)
     assert "train_loss" not in compact["runs"][0] and "train_loss" in results["runs"][0]
     assert compact["runs"][0]["final_train_loss"] == round(float(np.mean(runs[0]["train_loss"][-50:])), 4)
+    table = seq2seq.summary_table(runs).splitlines()
+    assert len(table) == 2 + len(seq2seq.MODELS) and table[2].startswith("| no attention | ")
+    exact = runs[0]["exact"]
+    assert f"{exact:.3f} ({exact:.3f}–{exact:.3f})" in table[2]
 
 
 def test_seq2seq_command_writes_json_and_figures(tmp_path):
@@ -225,7 +229,7 @@ def test_attention_heat_map_draws_one_panel_per_example():
     tokens, weights = model.greedy(source, lengths, steps=6)
     figure = seq2seq.plot_attention(weights, source, lengths, tokens, examples=[0, 2])
     panels = [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
-    assert len(panels) == 2
+    assert len(panels) == 2 and panels[0].get_position().y0 > panels[1].get_position().y0  # stacked
     assert [tick.get_text() for tick in panels[0].get_xticklabels()] == seq2seq.symbol_text(
         source[: lengths[0], 0])
 
