@@ -441,7 +441,8 @@ def test_stored_full_runs_match_the_full_scale(name, scales):
 def test_stored_run_names_the_runs_it_has():
     from lstm_labs import stored_run
 
-    with pytest.raises(ValueError, match=r"name must be one of \['recall_full', 'weather_full'\], got 'weather'"):
+    names = r"\['recall_full', 'scan_full', 'seq2seq_full', 'weather_full'\]"
+    with pytest.raises(ValueError, match=rf"name must be one of {names}, got 'weather'"):
         stored_run("weather")
 
 
