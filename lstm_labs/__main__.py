@@ -1,4 +1,4 @@
-"""Command line of the labs: ``python -m lstm_labs {weather,recall} [options]``.
+"""Command line of the labs: ``python -m lstm_labs {weather,recall,variants} [options]``.
 
 Each command trains, prints a summary table, and writes into ``--out`` a JSON of
 results (configuration, per-epoch or per-step losses, final numbers, seeds,
@@ -18,6 +18,7 @@ examples:
   python -m lstm_labs weather --scale book --out lab_results/weather
   python -m lstm_labs weather --scale full --device auto --out lab_results/weather_full
   python -m lstm_labs recall --lags 5 20 50 100 --out lab_results/recall
+  python -m lstm_labs variants --scale full --out lab_results/variants
 """
 
 # Command-line names of the delayed-recall models -> labels in lstm_labs.recall.
@@ -83,7 +84,8 @@ def build_parser():
         prog="python -m lstm_labs",
         description="Run the PyTorch labs of the LSTM course and write their results and figures.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", metavar="{weather,recall}", parser_class=OneLineParser)
+    commands = parser.add_subparsers(dest="command", metavar="{weather,recall,variants}",
+                                     parser_class=OneLineParser)
     commands.required = True
 
     weather = commands.add_parser(
@@ -125,6 +127,24 @@ def build_parser():
                         help="clip the gradient's 2-norm to MAX, or 'none' (default: %(default)s)")
     recall.add_argument("--no-ratios", action="store_true",
                         help="skip the gradient ratios at initialisation")
+
+    from lstm_labs.ablation import TASKS
+    from lstm_labs.variants import VARIANTS
+
+    variants = commands.add_parser(
+        "variants", help="Greff et al.'s LSTM variants, ablated on delayed recall and a synthetic language",
+        description="Train PyTorch's LSTM and eight variants of it (peepholes, no input/forget/output gate, "
+                    "no input/output activation, coupled input-forget gate, full gate recurrence), every "
+                    "variant with every seed from the same initial weights and batches, on delayed recall "
+                    "(held-out accuracy) and on a synthetic language (held-out loss above its exact floor, "
+                    "and verb agreement).")
+    _common_options(variants, "lab_results/variants")
+    variants.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), metavar="VARIANT",
+                          help="variants to train, among " + ", ".join(VARIANTS) + " (default: all)")
+    variants.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS), metavar="TASK",
+                          help="tasks, among " + ", ".join(TASKS) + " (default: both)")
+    variants.add_argument("--clip-norm", type=clip_norm, default=1.0, metavar="MAX",
+                          help="clip each model's gradient 2-norm to MAX, or 'none' (default: %(default)s)")
     return parser
 
 
@@ -187,6 +207,30 @@ def run_recall_command(args):
     return results, written
 
 
+def run_variants_command(args):
+    from lstm_labs.ablation import ablation_rows, compact_results, plot_ablation, run_ablation
+    from lstm_labs.results import markdown_table, save_figure, write_json
+
+    results = run_ablation(args.scale, seeds=args.seeds, variants=args.variants, tasks=args.tasks,
+                           hidden_size=args.hidden, lr=args.lr, clip_norm=args.clip_norm, device=args.device,
+                           show_progress=False if args.no_progress else None)
+    results["command"] = sys.argv
+    written = [write_json(results, args.out / "variants.json"),
+               write_json(compact_results(results), args.out / "variants_compact.json")]
+    if set(args.tasks) == set(TASKS_OF_FIGURE):
+        figure = plot_ablation(results["runs"])
+        written += save_figure(figure, args.out, "variants")
+        _close(figure)
+    header, rows = ablation_rows(results["runs"])
+    print("\nFinal numbers, mean over seeds (min–max):")
+    print(markdown_table(header, rows))
+    return results, written
+
+
+COMMANDS = {"weather": run_weather_command, "recall": run_recall_command, "variants": run_variants_command}
+TASKS_OF_FIGURE = ("recall", "language")
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -200,8 +244,7 @@ def main(argv=None):
         import torch
 
         torch.set_num_threads(args.threads)
-        command = run_weather_command if args.command == "weather" else run_recall_command
-        results, written = command(args)
+        results, written = COMMANDS[args.command](args)
     except ValueError as error:
         # Bad values that only the lab can judge (a device not present, sizes too large).
         print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
