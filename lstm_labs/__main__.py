@@ -1,4 +1,4 @@
-"""Command line of the labs: ``python -m lstm_labs {weather,recall,variants} [options]``.
+"""Command line of the labs: ``python -m lstm_labs {weather,recall,variants,initialisation} [options]``.
 
 Each command trains, prints a summary table, and writes into ``--out`` a JSON of
 results (configuration, per-epoch or per-step losses, final numbers, seeds,
@@ -19,6 +19,7 @@ examples:
   python -m lstm_labs weather --scale full --device auto --out lab_results/weather_full
   python -m lstm_labs recall --lags 5 20 50 100 --out lab_results/recall
   python -m lstm_labs variants --scale full --out lab_results/variants
+  python -m lstm_labs initialisation --scale full --out lab_results/initialisation
 """
 
 # Command-line names of the delayed-recall models -> labels in lstm_labs.recall.
@@ -84,7 +85,7 @@ def build_parser():
         prog="python -m lstm_labs",
         description="Run the PyTorch labs of the LSTM course and write their results and figures.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", metavar="{weather,recall,variants}",
+    commands = parser.add_subparsers(dest="command", metavar="{weather,recall,variants,initialisation}",
                                      parser_class=OneLineParser)
     commands.required = True
 
@@ -145,6 +146,23 @@ def build_parser():
                           help="tasks, among " + ", ".join(TASKS) + " (default: both)")
     variants.add_argument("--clip-norm", type=clip_norm, default=1.0, metavar="MAX",
                           help="clip each model's gradient 2-norm to MAX, or 'none' (default: %(default)s)")
+
+    from lstm_labs.initialisation import INITIALISATIONS
+
+    initialisation = commands.add_parser(
+        "initialisation", help="recurrent weights (uniform, orthogonal, identity) and gate biases (b_f = 1, chrono)",
+        description="Train LSTMs started from PyTorch's uniform recurrent weights, orthogonal or identity "
+                    "blocks, a forget bias of 1, or the chrono initialisation, on delayed recall (the same "
+                    "seeds, data and input weights for each), and measure the gradient ratio "
+                    "||dL/dh_{T-k}|| / ||dL/dh_T|| at initialisation for the RNN and the LSTM.")
+    _common_options(initialisation, "lab_results/initialisation")
+    initialisation.add_argument("--initialisations", nargs="+", choices=tuple(INITIALISATIONS), metavar="INIT",
+                                help="initialisations, among " + ", ".join(f"'{name}'" for name in INITIALISATIONS)
+                                     + " (default: all)")
+    initialisation.add_argument("--lag", type=positive_int, metavar="LAG",
+                                help="the distance of delayed recall (default: the scale's; full: 40)")
+    initialisation.add_argument("--clip-norm", type=clip_norm, default=1.0, metavar="MAX",
+                                help="clip each model's gradient 2-norm to MAX, or 'none' (default: %(default)s)")
     return parser
 
 
@@ -227,7 +245,38 @@ def run_variants_command(args):
     return results, written
 
 
-COMMANDS = {"weather": run_weather_command, "recall": run_recall_command, "variants": run_variants_command}
+def run_initialisation_command(args):
+    from lstm_labs.initialisation import (accuracy_rows, compact_results, plot_learning_curves, plot_ratio_curves,
+                                          ratio_curves, run_initialisation)
+    from lstm_labs.results import markdown_table, save_figure, write_json
+
+    if args.hidden is not None:
+        raise ValueError("--hidden is not an option of initialisation: its scales fix H")
+    results = run_initialisation(args.scale, seeds=args.seeds, labels=args.initialisations, lag=args.lag,
+                                 lr=args.lr, clip_norm=args.clip_norm, device=args.device,
+                                 show_progress=False if args.no_progress else None)
+    config = results["config"]
+    ratios, figures = {}, []
+    for cell, labels in (("RNN", ("uniform", "orthogonal", "identity")), ("LSTM", config["initialisations"])):
+        curves = ratio_curves(cell, labels, config["hidden_size"], config["lag"] + 1, config["seeds"])
+        ratios[cell] = {label: rows.tolist() for label, rows in curves.items()}
+        figure = plot_ratio_curves(curves, f"{cell}: gradient reaching k steps back, at initialisation").figure
+        figures += save_figure(figure, args.out, f"initialisation_ratios_{cell.lower()}")
+        _close(figure)
+    results["ratios"] = ratios
+    results["command"] = sys.argv
+    written = [write_json(results, args.out / "initialisation.json"),
+               write_json(compact_results(results), args.out / "initialisation_compact.json"), *figures]
+    figure = plot_learning_curves(results["runs"], config["lag"])
+    written += save_figure(figure, args.out, "initialisation_learning")
+    _close(figure)
+    print(f"\nDelayed recall at k = {config['lag']}, held-out accuracy (chance 1/3):")
+    print(markdown_table(*accuracy_rows(results["runs"])))
+    return results, written
+
+
+COMMANDS = {"weather": run_weather_command, "recall": run_recall_command, "variants": run_variants_command,
+            "initialisation": run_initialisation_command}
 TASKS_OF_FIGURE = ("recall", "language")
 
 
