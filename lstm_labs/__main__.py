@@ -1,4 +1,4 @@
-"""Command line of the labs: ``python -m lstm_labs {weather,recall,variants,initialisation} [options]``.
+"""Command line of the labs: ``python -m lstm_labs {weather,recall,variants,initialisation,regularisation}``.
 
 Each command trains, prints a summary table, and writes into ``--out`` a JSON of
 results (configuration, per-epoch or per-step losses, final numbers, seeds,
@@ -20,6 +20,7 @@ examples:
   python -m lstm_labs recall --lags 5 20 50 100 --out lab_results/recall
   python -m lstm_labs variants --scale full --out lab_results/variants
   python -m lstm_labs initialisation --scale full --out lab_results/initialisation
+  python -m lstm_labs regularisation --scale full --out lab_results/regularisation
 """
 
 # Command-line names of the delayed-recall models -> labels in lstm_labs.recall.
@@ -85,7 +86,7 @@ def build_parser():
         prog="python -m lstm_labs",
         description="Run the PyTorch labs of the LSTM course and write their results and figures.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", metavar="{weather,recall,variants,initialisation}",
+    commands = parser.add_subparsers(dest="command", metavar="{weather,recall,variants,initialisation,regularisation}",
                                      parser_class=OneLineParser)
     commands.required = True
 
@@ -162,6 +163,21 @@ def build_parser():
     initialisation.add_argument("--lag", type=positive_int, metavar="LAG",
                                 help="the distance of delayed recall (default: the scale's; full: 40)")
     initialisation.add_argument("--clip-norm", type=clip_norm, default=1.0, metavar="MAX",
+                                help="clip each model's gradient 2-norm to MAX, or 'none' (default: %(default)s)")
+
+    from lstm_labs.regularisation import REGULARISERS
+
+    regularisation = commands.add_parser(
+        "regularisation", help="dropout, variational dropout, zoneout, weight-drop, layer norm on a small corpus",
+        description="Train next-token LSTMs on a small fixed set of windows of the synthetic language, "
+                    "without a regulariser and with each of dropout, variational dropout, zoneout, "
+                    "weight-drop and layer normalisation, from the same initial weights; report the "
+                    "training and held-out losses beside the language's exact floor.")
+    _common_options(regularisation, "lab_results/regularisation")
+    regularisation.add_argument("--regularisers", nargs="+", choices=REGULARISERS, metavar="NAME",
+                                default=list(REGULARISERS),
+                                help="among " + ", ".join(f"'{name}'" for name in REGULARISERS) + " (default: all)")
+    regularisation.add_argument("--clip-norm", type=clip_norm, default=1.0, metavar="MAX",
                                 help="clip each model's gradient 2-norm to MAX, or 'none' (default: %(default)s)")
     return parser
 
@@ -275,8 +291,30 @@ def run_initialisation_command(args):
     return results, written
 
 
+def run_regularisation_command(args):
+    from lstm_labs.regularisation import compact_results, loss_rows, plot_curves, run_regularisation
+    from lstm_labs.results import markdown_table, save_figure, write_json
+
+    if args.hidden is not None:
+        raise ValueError("--hidden is not an option of regularisation: its scales fix H")
+    results = run_regularisation(args.scale, seeds=args.seeds, regularisers=args.regularisers, lr=args.lr,
+                                 clip_norm=args.clip_norm, device=args.device,
+                                 show_progress=False if args.no_progress else None)
+    results["command"] = sys.argv
+    written = [write_json(results, args.out / "regularisation.json"),
+               write_json(compact_results(results), args.out / "regularisation_compact.json")]
+    figure = plot_curves(results)
+    written += save_figure(figure, args.out, "regularisation")
+    _close(figure)
+    config = results["config"]
+    print(f"\nCross-entropy in nats; floors: training {config['train_floor']:.4f}, "
+          f"held-out {config['heldout_floor']:.4f}")
+    print(markdown_table(*loss_rows(results)))
+    return results, written
+
+
 COMMANDS = {"weather": run_weather_command, "recall": run_recall_command, "variants": run_variants_command,
-            "initialisation": run_initialisation_command}
+            "initialisation": run_initialisation_command, "regularisation": run_regularisation_command}
 TASKS_OF_FIGURE = ("recall", "language")
 
 
