@@ -37,7 +37,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "lstm_course" / "assignments"
-ASSIGNMENTS = ["a1_rnn_bptt", "a2_lstm_forward", "a3_lstm_backward", "a4_weather_lab", "a5_gru"]
+ASSIGNMENTS = ["a1_rnn_bptt", "a2_lstm_forward", "a3_lstm_backward", "a4_weather_lab", "a5_gru", "a6_peephole"]
 
 _FENCE = re.compile(r"^```(python|markdown)\b(.*)$")
 _HIDDEN = re.compile(r"^\s*### BEGIN HIDDEN TESTS.*?^\s*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
