@@ -99,7 +99,7 @@ SCALES = {
     "tiny": InitialisationScale(seeds=(0,), lag=3, steps=4, batch=8, hidden_size=4, heldout=16, eval_every=2),
     "book": InitialisationScale(seeds=(0, 1), lag=20, steps=200, batch=32, hidden_size=24, heldout=500,
                                 eval_every=25),
-    "full": InitialisationScale(seeds=(0, 1, 2, 3, 4), lag=40, steps=1000, batch=64, hidden_size=32,
+    "full": InitialisationScale(seeds=(0, 1, 2, 3, 4), lag=40, steps=600, batch=64, hidden_size=32,
                                 heldout=1000, eval_every=50),
 }
 
