@@ -34,6 +34,30 @@ def uniform_(tensor, bound, generator):
         return tensor.uniform_(-bound, bound, generator=generator)
 
 
+def draw_lstm_members_(seeds, W_ih, W_hh, b, W_out, b_out):
+    """Draw each member's LSTM and read-out from its seed, in place, as PyTorch distributes them.
+
+    Member m's ``W_ih[m]``, ``W_hh[m]``, ``W_out[m]`` and ``b_out[m]`` ~ U(−1/√H, 1/√H),
+    and ``b[m]`` the sum of two such draws (PyTorch's b_ih + b_hh), from
+    ``torch.Generator().manual_seed(seeds[m])`` in that order. Returns the generators,
+    so that a model can draw more of its own parameters from them afterwards.
+    """
+    H = W_hh.shape[2]
+    bound = 1 / math.sqrt(H)
+    generators = []
+    for m, seed in enumerate(seeds):
+        generator = torch.Generator().manual_seed(seed)
+        for tensor in (W_ih[m], W_hh[m]):
+            uniform_(tensor, bound, generator)
+        with torch.no_grad():
+            b_ih, b_hh = torch.empty(2, 4 * H).uniform_(-bound, bound, generator=generator)
+            b[m] = b_ih + b_hh
+        for tensor in (W_out[m], b_out[m]):
+            uniform_(tensor, bound, generator)
+        generators.append(generator)
+    return generators
+
+
 def member_losses(logits, targets):
     """The mean cross-entropy of each member, shape (M,): logits (M, ..., C), targets (M, ...)."""
     per_item = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")

@@ -30,7 +30,6 @@ h_t = rate·h_{t−1} + (1 − rate)·h̃_t (and likewise c_t). A member with ra
 the plain LSTM, exactly.
 """
 
-import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -40,7 +39,7 @@ from torch import nn
 
 from lstm_ref import data, language
 from lstm_ref._checks import check_int, check_number
-from lstm_labs.members import evaluate_members, train_members, uniform_
+from lstm_labs.members import draw_lstm_members_, evaluate_members, train_members
 from lstm_labs.results import provenance
 from lstm_labs.training import choose_device
 
@@ -111,17 +110,7 @@ class RegularisedLSTM(nn.Module):
 
     def reset_parameters(self):
         """Draw member m's weights from its seed, as PyTorch draws those of nn.LSTM and nn.Linear."""
-        H = self.W_hh.shape[2]
-        bound = 1 / math.sqrt(H)
-        for m, seed in enumerate(self.seeds):
-            generator = torch.Generator().manual_seed(seed)
-            for tensor in (self.W_ih[m], self.W_hh[m]):
-                uniform_(tensor, bound, generator)
-            with torch.no_grad():
-                b_ih, b_hh = torch.empty(2, 4 * H).uniform_(-bound, bound, generator=generator)
-                self.b[m] = b_ih + b_hh
-            for tensor in (self.W_out[m], self.b_out[m]):
-                uniform_(tensor, bound, generator)
+        draw_lstm_members_(self.seeds, self.W_ih, self.W_hh, self.b, self.W_out, self.b_out)
 
     def forward(self, x):
         """x (M, T, N, V) one-hot gives logits (M, T, N, V)."""

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from lstm_ref._checks import check_int
-from lstm_labs.members import uniform_
+from lstm_labs.members import draw_lstm_members_, uniform_
 
 # name -> (Greff et al.'s label, what changes). The order is that of every table and figure.
 VARIANTS = {
@@ -106,17 +106,12 @@ class LSTMVariants(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        """Draw member m's parameters from its seed, in a fixed order, as PyTorch's defaults are distributed."""
-        H = self.W_hh.shape[2]
-        bound = 1 / math.sqrt(H)
-        for m, seed in enumerate(self.seeds):
-            generator = torch.Generator().manual_seed(seed)
-            for tensor in (self.W_ih[m], self.W_hh[m]):
-                uniform_(tensor, bound, generator)
-            with torch.no_grad():
-                b_ih, b_hh = torch.empty(2, 4 * H).uniform_(-bound, bound, generator=generator)
-                self.b[m] = b_ih + b_hh
-            for tensor in (self.W_out[m], self.b_out[m], self.p[m], self.R[m]):
+        """Draw member m's parameters from its seed, as PyTorch's defaults are distributed: the LSTM and
+        the read-out first (``lstm_labs.members.draw_lstm_members_``), then p and R."""
+        bound = 1 / math.sqrt(self.W_hh.shape[2])
+        generators = draw_lstm_members_(self.seeds, self.W_ih, self.W_hh, self.b, self.W_out, self.b_out)
+        for m, generator in enumerate(generators):
+            for tensor in (self.p[m], self.R[m]):
                 uniform_(tensor, bound, generator)
 
     def forward(self, x):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from lstm_labs.regularisation import RegularisedLSTM, run_regularisation
 from lstm_labs.variants import LSTMVariants
+from test_variants import torch_lstm_of
 
 T, N, V, H = 4, 3, 5, 6
 
@@ -54,14 +55,7 @@ def test_a_member_without_regulariser_is_nn_lstm_and_the_variants_lstm():
     x = inputs(1).expand(2, T, N, V)  # both members read the same windows
     for ours, theirs in zip(weights(model, 0), weights(variants, 0)):
         assert torch.equal(ours, theirs)  # the same draws from the same seed
-    layer, head = torch.nn.LSTM(V, H, dtype=torch.float64), torch.nn.Linear(H, V, dtype=torch.float64)
-    with torch.no_grad():
-        layer.weight_ih_l0.copy_(model.W_ih[0])
-        layer.weight_hh_l0.copy_(model.W_hh[0])
-        layer.bias_ih_l0.copy_(model.b[0])
-        layer.bias_hh_l0.zero_()
-        head.weight.copy_(model.W_out[0])
-        head.bias.copy_(model.b_out[0])
+    layer, head = torch_lstm_of(model, 0)
     logits = model(x)  # training mode: member 0 has nothing to drop
     torch.testing.assert_close(logits[0], head(layer(x[0])[0]), rtol=1e-12, atol=1e-12)
     model.eval()  # in evaluation, dropout is the identity

@@ -43,6 +43,20 @@ def variant_logits(name, x, W_ih, W_hh, b, p, R, W_out, b_out, per_step=False):
     return read @ W_out.T + b_out
 
 
+def torch_lstm_of(model, m):
+    """nn.LSTM and nn.Linear (float64) holding member m's weights: b as b_ih, b_hh zero."""
+    layer = torch.nn.LSTM(model.W_ih.shape[2], model.W_hh.shape[2], dtype=torch.float64)
+    head = torch.nn.Linear(model.W_out.shape[2], model.W_out.shape[1], dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight_ih_l0.copy_(model.W_ih[m])
+        layer.weight_hh_l0.copy_(model.W_hh[m])
+        layer.bias_ih_l0.copy_(model.b[m])
+        layer.bias_hh_l0.zero_()
+        head.weight.copy_(model.W_out[m])
+        head.bias.copy_(model.b_out[m])
+    return layer, head
+
+
 def member_weights(model, m):
     return [getattr(model, name)[m] for name in ("W_ih", "W_hh", "b", "p", "R", "W_out", "b_out")]
 
@@ -67,14 +81,7 @@ def test_every_member_computes_its_variant(per_step):
 
 def test_an_lstm_member_is_torch_nn_lstm():
     model = LSTMVariants(["LSTM", "LSTM"], [3, 4], D, H, C).double()
-    layer, head = torch.nn.LSTM(D, H, dtype=torch.float64), torch.nn.Linear(H, C, dtype=torch.float64)
-    with torch.no_grad():
-        layer.weight_ih_l0.copy_(model.W_ih[1])
-        layer.weight_hh_l0.copy_(model.W_hh[1])
-        layer.bias_ih_l0.copy_(model.b[1])
-        layer.bias_hh_l0.zero_()
-        head.weight.copy_(model.W_out[1])
-        head.bias.copy_(model.b_out[1])
+    layer, head = torch_lstm_of(model, 1)
     x = torch.randn(2, T, N, D, dtype=torch.float64)
     torch.testing.assert_close(model(x)[1], head(layer(x[1])[0][-1]), rtol=1e-12, atol=1e-12)
 
@@ -123,17 +130,7 @@ def test_training_members_together_is_training_each_alone():
     rng = np.random.default_rng(0)
     batches = [(torch.tensor(rng.standard_normal((2, T, N, D))), torch.tensor(rng.integers(0, C, (2, N))))
                for _ in range(6)]
-    layers = []
-    for m in range(2):
-        layer, head = torch.nn.LSTM(D, H, dtype=torch.float64), torch.nn.Linear(H, C, dtype=torch.float64)
-        with torch.no_grad():
-            layer.weight_ih_l0.copy_(model.W_ih[m])
-            layer.weight_hh_l0.copy_(model.W_hh[m])
-            layer.bias_ih_l0.copy_(model.b[m])
-            layer.bias_hh_l0.zero_()
-            head.weight.copy_(model.W_out[m])
-            head.bias.copy_(model.b_out[m])
-        layers.append((layer, head))
+    layers = [torch_lstm_of(model, m) for m in range(2)]
     batch_iterator = iter(batches)
     # clip_norm 0.05 is small enough that the clipping acts at every step
     history = train_members(model, lambda: next(batch_iterator), steps=6, lr=0.01, clip_norm=0.05)
