@@ -68,7 +68,7 @@ class AblationScale:
 SCALES = {
     "tiny": AblationScale(seeds=(0,), lag=3, recall_steps=4, recall_batch=8, recall_hidden=4, length=8,
                           language_steps=4, language_batch=4, language_hidden=4, heldout=16, eval_every=2),
-    "book": AblationScale(seeds=(0, 1), lag=10, recall_steps=200, recall_batch=64, recall_hidden=16, length=25,
+    "book": AblationScale(seeds=(0, 1), lag=10, recall_steps=150, recall_batch=32, recall_hidden=16, length=25,
                           language_steps=100, language_batch=32, language_hidden=24, heldout=200, eval_every=25),
     "full": AblationScale(seeds=(0, 1, 2, 3, 4), lag=20, recall_steps=600, recall_batch=64, recall_hidden=32,
                           length=40, language_steps=600, language_batch=32, language_hidden=32, heldout=500,
