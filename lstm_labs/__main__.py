@@ -23,6 +23,9 @@ examples:
   python -m lstm_labs regularisation --scale full --out lab_results/regularisation
 """
 
+# The sub-commands, in the order of --help.
+COMMAND_NAMES = ("weather", "recall", "variants", "initialisation", "regularisation")
+
 # Command-line names of the delayed-recall models -> labels in lstm_labs.recall.
 RECALL_MODEL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "lstm-bf1": "LSTM b_f=1", "lstm-bf3": "LSTM b_f=3", "gru": "GRU"}
 
@@ -86,7 +89,7 @@ def build_parser():
         prog="python -m lstm_labs",
         description="Run the PyTorch labs of the LSTM course and write their results and figures.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", metavar="{weather,recall,variants,initialisation,regularisation}",
+    commands = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMAND_NAMES) + "}",
                                      parser_class=OneLineParser)
     commands.required = True
 

@@ -78,8 +78,8 @@ def orthogonal(n, seed=None, dtype=np.float64):
 
     Q is the orthogonal factor of the QR decomposition of a matrix of standard
     normal draws, with the signs of its columns set by the diagonal of R so that
-    Q is uniformly distributed over the orthogonal matrices (as
-    ``torch.nn.init.orthogonal_`` draws it).
+    Q is uniformly distributed over the orthogonal matrices (as PyTorch's
+    orthogonal initialiser draws it).
     """
     n = check_int("n", n, minimum=1)
     rng = np.random.default_rng(seed)

@@ -350,7 +350,7 @@ def test_a_bad_option_is_one_line_and_exit_status_2():
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        ([], "the following arguments are required: {weather,recall}"),
+        ([], "the following arguments are required: {weather,recall,variants,initialisation,regularisation}"),
         (["weather", "--epochs", "-3"], "argument --epochs: must be an integer >= 1, got '-3'"),
         (["weather", "--lr", "fast"], "argument --lr: must be a number > 0, got 'fast'"),
         (["recall", "--lags", "0"], "argument --lags: must be an integer >= 1, got '0'"),
