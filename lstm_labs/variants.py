@@ -35,15 +35,15 @@ from lstm_labs.members import draw_lstm_members_, uniform_
 
 # name -> (Greff et al.'s label, what changes). The order is that of every table and figure.
 VARIANTS = {
-    "LSTM": ("NP", "PyTorch's LSTM, no peepholes"),
-    "PH": ("V", "peephole connections"),
+    "LSTM": ("NP", "none: PyTorch's LSTM, no peepholes"),
+    "PH": ("V", "peepholes: i, f see p ⊙ c_{t−1}, o sees p_o ⊙ c_t"),
     "NIG": ("NIG", "no input gate, i = 1"),
     "NFG": ("NFG", "no forget gate, f = 1"),
     "NOG": ("NOG", "no output gate, o = 1"),
     "NIAF": ("NIAF", "no input activation, g = a_g"),
     "NOAF": ("NOAF", "no output activation, h = o ⊙ c"),
     "CIFG": ("CIFG", "coupled gates, f = 1 − i"),
-    "FGR": ("FGR", "full gate recurrence"),
+    "FGR": ("FGR", "full gate recurrence, a_i, a_f, a_o += R [i; f; o]_{t−1}"),
 }
 
 # The switches of the step, one per change; a variant turns on at most one.
