@@ -1,13 +1,16 @@
-"""Sweep seeds: does every correct answer pass every graded part on every seed?
+"""Sweep seeds: does every correct answer pass every graded part on every seed, and is every
+classic mistake named on every seed?
 
-    python bench/sweep_seeds.py                  # 2,000 seeds of every part
+    python bench/sweep_seeds.py                  # 2,000 seeds of every part, and of every mistake
     python bench/sweep_seeds.py --seeds 300 lstm_backward check_gradients
 
 For each part, the course's own answer (the solution cells of its assignment) and the
 answer of tests/course/answers.py (written differently: loops, other formulas) are
 graded on seeds 0, 1, …, through the same verdict as a hidden test. A correct answer
-must pass on every seed; the table counts failures (target 0) and shows the first.
-`make test` runs 50 seeds of the same sweep (tests/course/test_grading.py).
+must pass on every seed. Then each classic mistake of tests/course/test_grading.py (a
+missing bias, an untransposed W_hh, h = o ⊙ c, …) is graded on the same seeds, and its
+message must name it. The tables count failures (target 0) and show the first.
+`make test` runs 50 seeds of the answers and 10 of the mistakes.
 """
 
 import argparse
@@ -42,6 +45,25 @@ def sweep(name, seeds):
     return name, time.perf_counter() - started, failures, first
 
 
+def sweep_mistakes(seeds):
+    """{mistake: [seeds whose message does not name it]} over the message tests of test_grading."""
+    import test_grading as t
+    cases = [(f"rnn_step_forward: {m}", t.test_a_classic_rnn_mistake_is_named_on_every_seed, m)
+             for m in t.RNN_MISTAKES]
+    cases += [(f"lstm_step_forward: {m}", t.test_a_classic_lstm_mistake_is_named_on_every_seed, m)
+              for m in t.LSTM_MISTAKES]
+    cases += [("rnn_step_forward: a transposed output", lambda _, seed: t.test_a_transposed_output_is_named_by_its_shape_on_every_seed(seed), None)]
+    missed = {}
+    for label, test, mistake in cases:
+        missed[label] = []
+        for seed in range(seeds):
+            try:
+                test(mistake, seed)
+            except AssertionError:
+                missed[label].append(seed)
+    return missed
+
+
 def main():
     from lstm_course.parts import PARTS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -64,6 +86,12 @@ def main():
     print(f"\n{total} failures in {len(names) * 2 * args.seeds} gradings of correct answers")
     for message in messages:
         print("\n" + message)
+    print("\n| mistake | seeds whose message does not name it |")
+    print("|---|---|")
+    missed = sweep_mistakes(args.seeds)
+    for label, seeds in missed.items():
+        print(f"| {label} | {len(seeds)}{' (first: ' + str(seeds[0]) + ')' if seeds else ''} |")
+    total += sum(len(seeds) for seeds in missed.values())
     return 1 if total else 0
 
 

@@ -24,10 +24,15 @@ new one). A fenced block becomes a cell; its info string says which kind:
     ```python solution id=rnn_step_forward  an answer cell: ### BEGIN/END SOLUTION inside
     ```python test id=test_x points=2       a graded test: ### BEGIN/END HIDDEN TESTS inside
     ```markdown answer id=answer_x points=2 a written answer graded by hand (the model answer)
+
+A code cell that draws a figure says what the figure shows, for the book's readers
+who cannot see it: ``alt="..."`` in its info string (quoted, so it may hold spaces)
+becomes the figure's alt text in the worked solutions, which draw it.
 """
 
 import argparse
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -38,6 +43,9 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "lstm_course" / "assignments"
 ASSIGNMENTS = ["a1_rnn_bptt", "a2_lstm_forward", "a3_lstm_backward", "a4_weather_lab", "a5_gru", "a6_peephole"]
+# An assignment whose set-up cell hands out another's answer, on purpose: a3 gives an LSTM
+# forward pass, a2's answer, so that it stands on its own. Release it after a2's deadline.
+HANDS_OUT = {"a3_lstm_backward": ("a2_lstm_forward",)}
 
 _FENCE = re.compile(r"^```(python|markdown)\b(.*)$")
 _HIDDEN = re.compile(r"^\s*### BEGIN HIDDEN TESTS.*?^\s*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
@@ -53,7 +61,7 @@ _KINDS = {
 
 def _attributes(info):
     """("solution", {"id": "x"}) from the rest of a fence's info string, e.g. " solution id=x"."""
-    words = info.split()
+    words = shlex.split(info)
     kind = words[0] if words and "=" not in words[0] else None
     pairs = dict(word.split("=", 1) for word in words if "=" in word)
     if kind is not None and kind not in _KINDS:
@@ -83,7 +91,7 @@ def parse_source(text):
                 kind, pairs = _attributes(match.group(2))
                 fence = {"type": "code" if match.group(1) == "python" else "markdown",
                          "kind": kind, "id": pairs.get("id"), "points": pairs.get("points"),
-                         "lines": []}
+                         "alt": pairs.get("alt"), "lines": []}
             elif line.strip() == "+++":
                 flush_markdown()
             else:
@@ -118,11 +126,16 @@ def _new_notebook(cells):
 def source_notebook(assignment):
     """The nbgrader source notebook of an assignment, from lstm_course/assignments/<id>.md.
 
-    Its metadata tells the book (MyST-NB) never to execute it or the released notebook
-    nbgrader makes of it, which keeps the metadata: a released notebook raises
+    Its first cell installs the course where it is missing (Colab), a plain cell that the
+    book's pages hide (lstm_course.install_cell); it checks for ``lstm_course`` only, which
+    a grading sandbox holds (its client) while it lacks ``lstm_ref``, so the cell never runs
+    pip there. Its metadata tells the book (MyST-NB) never to execute it or the released
+    notebook nbgrader makes of it, which keeps the metadata: a released notebook raises
     NotImplementedError by design.
     """
-    cells = []
+    from lstm_course.install_cell import install_cell, release_source
+
+    cells = [install_cell("student", ["lstm_course"], release_source(ROOT))]
     for spec in parse_source((SOURCES / f"{assignment}.md").read_text(encoding="utf-8")):
         maker = nbformat.v4.new_code_cell if spec["type"] == "code" else nbformat.v4.new_markdown_cell
         cell = maker(spec["source"])
@@ -133,6 +146,8 @@ def source_notebook(assignment):
             if grade:
                 metadata["points"] = int(spec["points"])
             cell.metadata["nbgrader"] = metadata
+        if spec.get("alt"):
+            cell.metadata["mystnb"] = {"image": {"alt": spec["alt"]}}
         cells.append(cell)
     nb = _new_notebook(cells)
     nb.metadata["mystnb"] = {"execution_mode": "off"}
@@ -146,18 +161,23 @@ def worked_notebook(source):
         metadata = cell.metadata.get("nbgrader", {})
         text = _MARKER.sub("", _HIDDEN.sub("", cell.source)).rstrip("\n")
         if cell.cell_type == "code":
-            new = nbformat.v4.new_code_cell(text)
+            new = nbformat.v4.new_code_cell(text, metadata={k: v for k, v in cell.metadata.items()
+                                                            if k in ("tags", "mystnb")})  # hidden; a figure's alt text
         elif metadata.get("solution"):
             new = nbformat.v4.new_markdown_cell(f"**A model answer.**\n\n{text}")
         else:
             new = nbformat.v4.new_markdown_cell(text)
         cells.append(new)
-    title = cells[0].source.splitlines()[0]
-    cells[0].source = cells[0].source.replace(title, f"{title} (worked solutions)", 1)
-    cells.insert(1, nbformat.v4.new_markdown_cell(
+    first = next(index for index, cell in enumerate(cells) if cell.cell_type == "markdown")
+    title = cells[first].source.splitlines()[0]
+    cells[first].source = cells[first].source.replace(title, f"{title} (worked solutions)", 1)
+    cells.insert(first + 1, nbformat.v4.new_markdown_cell(
         "This is the assignment with one correct answer to every part, run when the book is "
         "built: every visible test below passes. Try the assignment first, in the released "
         "notebook (the repository's `exercises/` folder), and come here to compare."))
+    # The book's figures: SVG, sized for its column (hidden from the page).
+    cells.insert(2, nbformat.v4.new_code_cell(
+        "from lstm_labs.plotting import book_style\n\nbook_style()", metadata={"tags": ["remove-cell"]}))
     return _new_notebook(cells)
 
 

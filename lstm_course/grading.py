@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import io
 import json
+import zipfile
 
 import numpy as np
 
@@ -37,6 +38,7 @@ from lstm_ref.gradcheck import rel_error
 
 TOLERANCE = 1e-7
 MATCHES_MISTAKE = 1e-6  # outputs this close to a known mistake's are that mistake
+REPLY_BYTES = 64 << 20  # the most array data the grader reads back from a kernel for one part
 
 FLOAT32_LESSON = (
     "Your values are right to about 7 digits but not to 16: somewhere the computation runs in "
@@ -125,9 +127,15 @@ def parse_reply(reply, cases):
             or not isinstance(reply.get("arrays"), str) or len(reply["results"]) != len(cases):
         raise ValueError("the reply does not hold one result per case")
     try:
-        with np.load(io.BytesIO(base64.b64decode(reply["arrays"], validate=True)), allow_pickle=False) as data:
+        archive = io.BytesIO(base64.b64decode(reply["arrays"], validate=True))
+        members = zipfile.ZipFile(archive).infolist()
+        # np.savez stores its arrays uncompressed: a compressed member could unpack into gigabytes.
+        if any(m.compress_type != zipfile.ZIP_STORED for m in members) or \
+                sum(m.file_size for m in members) > REPLY_BYTES:
+            raise ValueError("compressed or larger than the grader reads")
+        with np.load(archive, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-    except (ValueError, OSError, binascii.Error) as error:
+    except (ValueError, OSError, binascii.Error, zipfile.BadZipFile) as error:
         raise ValueError(f"the reply's arrays are not a plain .npz: {error}") from None
     results = []
     for index, item in enumerate(reply["results"]):

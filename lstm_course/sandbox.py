@@ -33,6 +33,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+import zmq
 from jupyter_client.manager import AsyncKernelManager
 from packaging.requirements import Requirement
 from traitlets import Any
@@ -48,6 +49,7 @@ CLIENT = ("__init__.py", "client.py")  # the files of lstm_course a grading kern
 LIMITS = {"as": 2 << 30, "cpu": 900, "fsize": 64 << 20, "nofile": 256, "core": 0}
 PROCESSES = 256  # processes and threads of one sandbox
 TMP_BYTES = 256 << 20
+MESSAGE_BYTES = 64 << 20  # the largest message the grader accepts from a kernel
 FIRST_UID = 61000  # sandbox user ids when grading as root: FIRST_UID + slot
 
 
@@ -227,6 +229,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        # No message from the kernel larger than this reaches the grader's memory.
+        self.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES)
         self.transport = "ipc"
         self.ip = str(self.sandbox.runtime / "kernel")
         self.connection_file = str(self.sandbox.runtime / "kernel.json")

@@ -30,7 +30,7 @@ from lstm_labs.models import (
     make_classifier,
     set_forget_bias,
 )
-from lstm_labs.results import markdown_table, provenance, save_figure, write_json
+from lstm_labs.results import markdown_table, provenance, save_figure, stored_run, write_json
 from lstm_labs.training import (
     as_tensors,
     choose_device,
@@ -58,6 +58,7 @@ __all__ = [
     "save_figure",
     "seed_everything",
     "set_forget_bias",
+    "stored_run",
     "train_full_batch",
     "train_minibatches",
     "train_on_stream",

@@ -24,7 +24,7 @@ from lstm_ref._checks import check_int
 from lstm_labs.convert import params_from_torch
 from lstm_labs.models import make_classifier
 from lstm_labs.results import provenance
-from lstm_labs.training import as_tensors, choose_device, seed_everything, train_on_stream
+from lstm_labs.training import as_tensors, choose_device, prints_run_lines, seed_everything, train_on_stream
 
 CHANCE = 1 / 3
 
@@ -162,8 +162,8 @@ def run_recall(scale="book", lags=None, seeds=None, models=None, steps=None, bat
     Arguments left ``None`` come from ``SCALES[scale]``; ``models`` are labels of
     ``RECALL_MODELS``. Every model of a (seed, lag) sees the same batches and the
     same held-out set. Gradients are clipped to norm ``clip_norm`` (``None``: not
-    clipped), the same for every model. Unless ``show_progress`` is False, a line is
-    printed as each run ends. Returns a dict ready for JSON: ``config``, ``runs``,
+    clipped), the same for every model. A line is printed as each run ends (see
+    ``training.prints_run_lines``). Returns a dict ready for JSON: ``config``, ``runs``,
     ``ratios`` (gradient ratios at initialisation) and ``provenance``.
     """
     if scale not in SCALES:
@@ -205,7 +205,7 @@ def run_recall(scale="book", lags=None, seeds=None, models=None, steps=None, bat
                          "heldout_accuracy": history["heldout_accuracy"][-1],
                          "wall_time_s": round(time.perf_counter() - run_started, 3)}
                 runs.append({"model": label, "lag": lag, "seed": seed, "history": history, "final": final})
-                if show_progress is not False:
+                if prints_run_lines(show_progress):
                     print(f"{label} lag={lag} seed={seed}: held-out accuracy {final['heldout_accuracy']:.3f}, "
                           f"{final['wall_time_s']:.1f} s", flush=True)
     ratio_results = None
@@ -261,7 +261,8 @@ def plot_recall_accuracy(runs):
     from lstm_labs.plotting import COLORS, new_axes
 
     lags, table = accuracy_table(runs)
-    ax = new_axes("Delayed recall: held-out accuracy", "lag k (steps back)", "held-out accuracy")
+    ax = new_axes("Delayed recall: held-out accuracy", "lag k (steps back)", "held-out accuracy",
+                  figsize=(4.2, 4.4))
     ax.set_xscale("log")
     for label, row in table.items():
         means = [mean for mean, _ in row]
@@ -272,7 +273,7 @@ def plot_recall_accuracy(runs):
     ax.set_xticks(lags, [str(lag) for lag in lags])
     ax.minorticks_off()
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize="small", loc="lower left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return ax.figure
 
 
@@ -280,14 +281,15 @@ def plot_gradient_ratios(ratios):
     """The gradient ratio at initialisation against k, log y: median over seeds, band min-max."""
     from lstm_labs.plotting import new_axes
 
-    ax = new_axes("Gradient reaching k steps back, at initialisation", "k (steps back)",
-                  r"$\|\partial L/\partial x_{T-k}\| \;/\; \|\partial L/\partial x_T\|$", log_y=True)
+    ax = new_axes("Gradient k steps back, at initialisation", "k (steps back)",
+                  r"$\|\partial L/\partial x_{T-k}\| \;/\; \|\partial L/\partial x_T\|$", log_y=True,
+                  figsize=(4.2, 4.4))
     for label, rows in ratios["curves"].items():
         curves = np.array(rows)
         k = np.arange(curves.shape[1])
         ax.plot(k, np.median(curves, axis=0), color=_color(label), linestyle=_style(label), label=label)
         ax.fill_between(k, curves.min(axis=0), curves.max(axis=0), color=_color(label), alpha=0.15)
-    ax.legend(fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return ax.figure
 
 
@@ -295,8 +297,8 @@ def plot_learning_curves(runs, lag):
     """Held-out accuracy during training at one ``lag``: a line per model and seed."""
     from lstm_labs.plotting import COLORS, new_axes
 
-    ax = new_axes(f"Delayed recall, k = {lag}: held-out accuracy while training", "Adam step",
-                  "held-out accuracy")
+    ax = new_axes(f"Delayed recall, k = {lag}, while training", "Adam step", "held-out accuracy",
+                  figsize=(4.2, 4.4))
     shown = set()
     for run in (r for r in runs if r["lag"] == lag):
         label = run["model"] if run["model"] not in shown else None
@@ -305,7 +307,7 @@ def plot_learning_curves(runs, lag):
                 linestyle=_style(run["model"]), alpha=0.8, label=label)
     ax.axhline(CHANCE, color=COLORS["chance"], linestyle=":", label="chance (1/3)")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize="small", loc="center right", bbox_to_anchor=(1.0, 0.66))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return ax.figure
 
 

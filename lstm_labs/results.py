@@ -1,8 +1,10 @@
-"""What every lab run writes: a JSON of results with its provenance, and figures."""
+"""What every lab run writes: a JSON of results with its provenance, and figures; and the
+stored results of the full-scale runs that the chapters read."""
 
 import json
 import platform
 import time
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,21 @@ def write_json(results, path):
     # allow_nan=False: a NaN loss must fail here, not produce invalid JSON.
     path.write_text(json.dumps(results, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     return path
+
+
+def stored_run(name):
+    """The compact results of a full-scale run, stored with the package: the file's name in
+    ``lstm_labs/stored_runs`` without ``.json``, e.g. ``"weather_full"`` or ``"variants_full"``
+    (each written by its lab's ``compact_results``).
+
+    The chapters read them instead of running the full scale, which takes tens of
+    minutes; they install with the package, so a notebook opened alone (Colab) finds them.
+    """
+    folder = resources.files("lstm_labs") / "stored_runs"
+    names = sorted(entry.name.removesuffix(".json") for entry in folder.iterdir() if entry.name.endswith(".json"))
+    if name not in names:
+        raise ValueError(f"name must be one of {names}, got {name!r}")
+    return json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
 
 
 def save_figure(figure, out_dir, stem):

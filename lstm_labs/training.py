@@ -6,9 +6,9 @@ every step (the delayed-recall task), so nothing can be memorised.
 ``train_minibatches`` passes over a training set in shuffled minibatches, with
 early stopping if asked. All three run the same loop.
 
-They keep the data on the chosen device, show a tqdm progress bar only when
-someone can see it (a terminal, unless told otherwise), and return plain Python
-lists so that results go straight into JSON.
+They keep the data on the chosen device, show a progress bar only where someone
+watches it (a terminal, or a notebook open in Jupyter or Colab; never in the built
+book), and return plain Python lists so that results go straight into JSON.
 """
 
 import copy
@@ -70,15 +70,52 @@ def seed_everything(seed):
     return np.random.default_rng(seed)
 
 
-def progress_bar(total, description, show=None):
-    """A tqdm bar over ``total`` steps; ``show=None`` shows it only on a terminal.
+def _notebook_kernel():
+    """The IPython kernel this code runs in, or None outside a notebook."""
+    ipython = sys.modules.get("IPython")
+    return getattr(ipython.get_ipython(), "kernel", None) if ipython else None
 
-    In a notebook executed by the book build stderr is not a terminal, so no bar
-    ends up in the HTML.
+
+def _someone_watches():
+    """Whether a person sees this process's output as it runs.
+
+    True on a terminal, and in a notebook kernel whose current request allows input:
+    Jupyter's and Colab's front ends send ``allow_stdin`` with every cell they run, a
+    program that executes a notebook unattended (nbclient, which builds the book)
+    does not.
+    """
+    if sys.stderr.isatty():
+        return True
+    kernel = _notebook_kernel()
+    if kernel is None or not hasattr(kernel, "get_parent"):  # get_parent: ipykernel 6 and later
+        return False
+    return bool(kernel.get_parent().get("content", {}).get("allow_stdin"))
+
+
+def prints_run_lines(show_progress):
+    """Whether a lab prints a line as each of its runs ends.
+
+    Unless ``show_progress`` is False; by default (None) not in a notebook, where the
+    progress bar shows the runs go by and the book's pages would keep the lines.
+    """
+    if show_progress is None:
+        return _notebook_kernel() is None
+    return bool(show_progress)
+
+
+def progress_bar(total, description, show=None):
+    """A progress bar over ``total`` steps, removed when it closes; ``show=None``: if someone watches.
+
+    In a notebook it is tqdm's notebook bar (a widget), on a terminal a line of text.
+    The book's build executes notebooks unattended, so no bar ends up in the HTML.
     """
     if show is None:
-        show = sys.stderr.isatty()
-    return tqdm(total=total, desc=description, disable=not show, leave=False, dynamic_ncols=True)
+        show = _someone_watches()
+    if not show:
+        return tqdm(total=total, disable=True)
+    # Imported here: in a kernel without ipywidgets tqdm.auto warns as it is imported.
+    from tqdm.auto import tqdm as notebook_or_terminal_tqdm
+    return notebook_or_terminal_tqdm(total=total, desc=description, leave=False, dynamic_ncols=True)
 
 
 def as_tensors(inputs, targets, device):

@@ -1,7 +1,7 @@
 """Lab 1: the published synthetic weather experiment, reproduced and examined.
 
 The set-up follows the article being reproduced (Iwai, Kernel Labs; key
-``iwai2025weather``): 500,000 i.i.d. uniform draws from {Sunny, Rainy, Cloudy}
+``iwaiweather``): 500,000 i.i.d. uniform draws from {Sunny, Rainy, Cloudy}
 with ``np.random.seed(42)``; windows of ``look_back`` steps, each labelled with the
 value that follows; one-hot inputs, time-major; ``nn.LSTM(3, 10)`` or ``nn.RNN(3, 10)``
 and a linear read-out; cross-entropy, Adam with learning rate 0.01, the whole set as
@@ -27,7 +27,8 @@ import torch
 from lstm_ref import data
 from lstm_labs.models import make_classifier
 from lstm_labs.results import provenance
-from lstm_labs.training import as_tensors, choose_device, evaluate, seed_everything, train_full_batch
+from lstm_labs.training import (as_tensors, choose_device, evaluate, prints_run_lines, seed_everything,
+                                train_full_batch)
 
 LN3 = math.log(3)
 STREAM_LENGTH = 500_000  # the published raw data: np.random.randint(0, 3, size=500000)
@@ -147,7 +148,7 @@ def run_weather_grid(scale="book", sizes=None, seeds=None, models=("LSTM", "RNN"
     final numbers (``final``: training loss of the last epoch and after it,
     training and held-out loss and accuracy) and the article's prediction
     (``prediction``). Arguments left ``None`` come from ``SCALES[scale]``.
-    Unless ``show_progress`` is False, a line is printed as each run ends.
+    A line is printed as each run ends (see ``training.prints_run_lines``).
     """
     chosen = SCALES[scale]
     sizes = chosen.sizes if sizes is None else tuple(sizes)
@@ -173,7 +174,7 @@ def run_weather_grid(scale="book", sizes=None, seeds=None, models=("LSTM", "RNN"
                 runs.append({"model": cell, "size": size, "seed": seed, "windows": size - look_back,
                              "look_back": look_back, "history": history, "final": final,
                              "prediction": published_prediction(model, stream, size, device)})
-                if show_progress is not False:
+                if prints_run_lines(show_progress):
                     print(f"{cell} size={size:,} seed={seed}: training loss {final['train_loss']:.4f}, "
                           f"held-out loss {final['heldout_loss']:.4f}, {final['wall_time_s']:.1f} s", flush=True)
     return runs
@@ -227,7 +228,7 @@ def run_markov(scale="book", size=None, seeds=None, models=("LSTM", "RNN"), epoc
             _, history, final = _train_and_measure(cell, train, heldout, settings, device,
                                                    f"Markov {cell} seed={seed}")
             runs.append({"model": cell, "seed": seed, "size": size, "history": history, "final": final})
-            if show_progress is not False:
+            if prints_run_lines(show_progress):
                 print(f"Markov {cell} seed={seed}: held-out loss {final['heldout_loss']:.4f} "
                       f"(floor {data.entropy_rate(transition):.4f}), {final['wall_time_s']:.1f} s", flush=True)
     return {"transition": np.asarray(transition).tolist(),
@@ -281,7 +282,7 @@ def final_table(grid, key):
 
 
 def plot_loss_histories(grid, seed=None, heldout=False):
-    """The article's figure: training loss per epoch, LSTM and RNN, one panel per size.
+    """The article's figure: training loss per epoch, LSTM and RNN, one panel per size, stacked.
 
     Draws the runs of ``seed`` (the first seed by default), ln 3 as a grey line and,
     if ``heldout``, the held-out loss as dashed lines.
@@ -293,11 +294,11 @@ def plot_loss_histories(grid, seed=None, heldout=False):
     seed = grid[0]["seed"] if seed is None else seed
     runs = [run for run in grid if run["seed"] == seed]
     sizes = sorted({run["size"] for run in runs})
-    figure, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 3.6), sharey=True,
+    figure, axes = plt.subplots(len(sizes), 1, figsize=(4.2, 0.6 + 2.4 * len(sizes)), sharex=True,
                                 layout="constrained", squeeze=False)
-    for ax, size in zip(axes[0], sizes):
-        new_axes(f"{size:,} values ({size - runs[0]['look_back']:,} windows)", "epoch",
-                 "cross-entropy (nats)", ax=ax)
+    for ax, size in zip(axes[:, 0], sizes):
+        new_axes(f"{size:,} values ({size - runs[0]['look_back']:,} windows)", "epoch" if size == sizes[-1] else "",
+                 "loss (nats)", ax=ax)
         for run in (r for r in runs if r["size"] == size):
             history = run["history"]
             epochs = np.arange(1, len(history["train_loss"]) + 1)
@@ -306,7 +307,7 @@ def plot_loss_histories(grid, seed=None, heldout=False):
                 ax.plot(history["heldout_epoch"], history["heldout_loss"], color=COLORS[run["model"]],
                         linestyle="--", label=f"{run['model']} held-out")
         ax.axhline(LN3, color=COLORS["chance"], linestyle=":", label="ln 3 (chance)")
-    axes[0][0].legend(fontsize="small")
+    figure.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
     figure.suptitle(f"Loss per epoch, seed {seed}")
     return figure
 
@@ -317,11 +318,11 @@ def plot_train_vs_heldout(grid):
 
     from lstm_labs.plotting import COLORS, new_axes
 
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True, layout="constrained")
+    figure, axes = plt.subplots(2, 1, figsize=(4.2, 6.0), sharex=True, layout="constrained")
     sizes = sorted({run["size"] for run in grid})
     for ax, key, title in zip(axes, ("train_loss", "heldout_loss"),
-                              ("Training loss after the last epoch", "Held-out loss (never trained on)")):
-        new_axes(title, "training values (log scale)", "cross-entropy (nats)", ax=ax)
+                              ("Training loss, last epoch", "Held-out loss")):
+        new_axes(title, "training values (log scale)" if key == "heldout_loss" else "", "loss (nats)", ax=ax)
         ax.set_xscale("log")
         for model, shift in (("LSTM", 0.94), ("RNN", 1.06)):
             runs = [run for run in grid if run["model"] == model]
@@ -334,7 +335,7 @@ def plot_train_vs_heldout(grid):
         ax.axhline(LN3, color=COLORS["chance"], linestyle=":", label="ln 3 (chance)")
         ax.set_xticks(sizes, [f"{size:,}" for size in sizes])
         ax.minorticks_off()
-    axes[0].legend(fontsize="small")
+    axes[0].legend()
     return figure
 
 
@@ -342,7 +343,7 @@ def plot_markov(markov):
     """Held-out loss of each model on the Markov chain against the entropy-rate floor."""
     from lstm_labs.plotting import COLORS, new_axes
 
-    ax = new_axes("Markov weather: held-out loss against the floor", "model", "held-out cross-entropy (nats)")
+    ax = new_axes("Markov weather: held-out loss", "model", "held-out loss (nats)", figsize=(4.2, 3.8))
     names = ["counting", "RNN", "LSTM"]
     colors = {"counting": COLORS["bound"], "RNN": COLORS["RNN"], "LSTM": COLORS["LSTM"]}
     for position, name in enumerate(names):
@@ -351,9 +352,9 @@ def plot_markov(markov):
     ax.axhline(markov["entropy_rate"], color=COLORS["chance"], linestyle="--",
                label=f"entropy rate {markov['entropy_rate']:.4f}")
     ax.axhline(LN3, color=COLORS["chance"], linestyle=":", label="ln 3 (no memory at all)")
-    ax.set_xticks(range(len(names)), ["transition counts", "RNN", "LSTM"])
+    ax.set_xticks(range(len(names)), ["counts", "RNN", "LSTM"])
     ax.set_xlim(-0.5, len(names) - 0.5)
-    ax.legend(fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2))
     return ax.figure
 
 
@@ -365,16 +366,17 @@ def plot_seed_spread(runs):
 
     models = [model for model in ("LSTM", "RNN") if any(run["model"] == model for run in runs)]
     sizes = sorted({run["size"] for run in runs})
-    figure, axes = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
+    figure, axes = plt.subplots(2, 1, figsize=(4.2, 6.0), sharex=True, layout="constrained")
     for ax, key, title in zip(axes, ("train_loss", "heldout_loss"), ("Training loss", "Held-out loss")):
-        new_axes(f"{title}, {len({run['seed'] for run in runs})} seeds", "model", "cross-entropy (nats)", ax=ax)
+        new_axes(f"{title}, {len({run['seed'] for run in runs})} seeds", "model" if key == "heldout_loss" else "",
+                 "loss (nats)", ax=ax)
         for position, model in enumerate(models):
             values = [run["final"][key] for run in runs if run["model"] == model]
             ax.scatter([position] * len(values), values, color=COLORS[model], s=24, zorder=3)
         ax.axhline(LN3, color=COLORS["chance"], linestyle=":", label="ln 3 (chance)")
         ax.set_xticks(range(len(models)), models)
         ax.set_xlim(-0.5, len(models) - 0.5)
-    axes[0].legend(fontsize="small")
+    axes[0].legend()
     figure.suptitle(f"Spread over seeds at {', '.join(f'{size:,}' for size in sizes)} values")
     return figure
 

@@ -8,7 +8,7 @@ Shapes follow the book: a batch of sequences is time-major, ``(T, N, C)``, with
 
 The weather classes are ``0 = Sunny, 1 = Rainy, 2 = Cloudy`` (``CLASS_NAMES``),
 the map of the published experiment (Iwai, "Mastering Long Short-Term Memory
-(LSTM) Networks", Kernel Labs; ``iwai2025weather`` in references.bib).
+(LSTM) Networks", Kernel Labs; ``iwaiweather`` in references.bib).
 """
 
 import numpy as np

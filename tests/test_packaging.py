@@ -1,4 +1,5 @@
-"""The distribution installs as a wheel holding its three packages; lstm_ref imports from there alone."""
+"""The distribution installs as a wheel holding its three packages (with their data); lstm_ref
+imports from there alone."""
 
 import subprocess
 import sys
@@ -23,7 +24,7 @@ def wheel(tmp_path_factory):
 
 @pytest.mark.parametrize("package", ["lstm_ref", "lstm_labs", "lstm_course"])
 def test_wheel_holds_every_file_of_each_package(wheel, package):
-    in_source = {str(p.relative_to(ROOT)) for pattern in ("*.py", "*.md")
+    in_source = {str(p.relative_to(ROOT)) for pattern in ("*.py", "*.md", "*.json")
                  for p in (ROOT / package).rglob(pattern) if "__pycache__" not in p.parts}
     in_wheel = {name for name in zipfile.ZipFile(wheel).namelist() if name.startswith(f"{package}/")}
     assert in_source and in_source <= in_wheel, f"missing from the wheel: {sorted(in_source - in_wheel)}"

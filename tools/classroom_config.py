@@ -16,8 +16,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def classroom_config(config, cache=None):
-    """Return a copy of a parsed _config.yml for the classroom edition."""
+def classroom_config(config, cache=None, book_root=ROOT):
+    """Return a copy of a parsed _config.yml for the classroom edition.
+
+    The copy is written elsewhere, so a local extension's folder, relative to
+    ``book_root`` in the original, is made absolute.
+    """
     edition = dict(config)
     edition["title"] = f"{config['title']} (classroom edition)"
     sphinx = dict(edition.get("sphinx", {}))
@@ -30,6 +34,9 @@ def classroom_config(config, cache=None):
     }
     # Merge the theme option into Jupyter Book's own (launch buttons, repository).
     sphinx["recursive_update"] = True
+    if "local_extensions" in sphinx:
+        sphinx["local_extensions"] = {name: str((Path(book_root) / folder).resolve())
+                                      for name, folder in sphinx["local_extensions"].items()}
     edition["sphinx"] = sphinx
     if cache is not None:
         # Reuse the self-study build's executed notebooks: the chapters are the same.
@@ -45,7 +52,8 @@ def main(argv=None):
                         help="a jupyter-cache folder to share with the self-study build")
     args = parser.parse_args(argv)
     config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
-    yaml.safe_dump(classroom_config(config, args.cache), sys.stdout, sort_keys=False,
+    edition = classroom_config(config, args.cache, book_root=args.config.resolve().parent)
+    yaml.safe_dump(edition, sys.stdout, sort_keys=False,
                    allow_unicode=True)
 
 

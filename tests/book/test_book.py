@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lstm_course.generate import HANDS_OUT
 from conftest import ROOT, copy_checkout
+from launch import check_opens, launch_buttons, linked_path, read_config
 
 pytestmark = pytest.mark.slow
 
@@ -107,6 +109,44 @@ def test_no_executed_cell_shows_an_error(books):
     assert not broken, f"pages with an error in an executed cell: {broken}"
 
 
+def test_every_launch_button_opens_a_file_of_the_repository(books):
+    """Each launch button of each page leads to this repository, to a file that its
+    service opens as a notebook; and with no hub address set, there is no hub button."""
+    _, html_dir = books["full"]
+    source = books["source"]
+    config = read_config(source)
+    assert not config["launch_buttons"].get("jupyterhub_url")
+    checked = {}
+    for page in sorted(html_dir.rglob("*.html")):
+        for name, url in launch_buttons(page):
+            path = linked_path(name, url, config)
+            check_opens(name, path, source)
+            checked.setdefault(name, []).append(path)
+    assert sorted(checked) == ["Binder", "Colab"], f"launch buttons found: {sorted(checked)}"
+    # Every page from a notebook has them: every chapter, and every released notebook.
+    notebook_pages = {f"{name}.md" for name in toc_files(source / "_toc.yml") if name.startswith("chapters/")}
+    notebook_pages |= {str(p.relative_to(source)) for p in (source / "exercises").glob("*/*.ipynb")}
+    assert notebook_pages <= set(checked["Binder"]), f"pages without a Binder button: {notebook_pages - set(checked['Binder'])}"
+    assert len(checked["Colab"]) == len(checked["Binder"])
+
+
+def test_the_labs_leave_no_progress_bar_in_their_pages(books):
+    _, html_dir = books["full"]
+    for chapter in ("06_lab_weather", "07_lab_long_range", "10_lstm_in_practice"):
+        page = (html_dir / "chapters" / f"{chapter}.html").read_text(encoding="utf-8")
+        assert "widget-view" not in page and "it/s]" not in page, f"{chapter}: a progress bar is in the page"
+
+
+def test_every_page_names_the_licences(books):
+    _, html_dir = books["full"]
+    for page in html_dir.rglob("*.html"):
+        html_text = page.read_text(encoding="utf-8")
+        if page.relative_to(html_dir).parts[0] in ("_static", "_sources", "reports") or 'http-equiv="Refresh"' in html_text:
+            continue  # not a page of the book: static files, execution reports, the root's redirect
+        text = page_text(page)
+        assert "CC BY 4.0" in text and "MIT License" in text, f"{page.relative_to(html_dir)}: no licence in the footer"
+
+
 def test_editions_differ_only_by_worked_solutions():
     full = toc_files(ROOT / "_toc.yml")
     classroom = toc_files(ROOT / "_toc_classroom.yml")
@@ -137,8 +177,9 @@ def test_classroom_edition_contains_no_solution(books):
     assert not with_directive, f"classroom files holding a solution directive: {with_directive}"
 
     # No line of an assignment's solution regions may appear on an assignment page (its own
-    # or another's: a later assignment must not hand out an earlier one's answer). The
-    # chapters are not searched: they teach each equation with the code that computes it.
+    # or another's: a later assignment must not hand out an earlier one's answer, but for the
+    # one it hands out on purpose, HANDS_OUT). The chapters are not searched: they teach each
+    # equation with the code that computes it.
     solution_lines = {}
     for notebook in (ROOT / "solutions").glob("*/*.ipynb"):
         for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
@@ -152,7 +193,27 @@ def test_classroom_edition_contains_no_solution(books):
     leaked = {}
     for page in assignment_pages:
         text = page_text(page)
-        found = [f"{line}  (from {source})" for line, source in solution_lines.items() if line in text]
+        allowed = {given for page_of, givens in HANDS_OUT.items() if page_of in page.name for given in givens}
+        found = [f"{line}  (from {source})" for line, source in solution_lines.items()
+                 if line in text and source not in allowed]
         if found:
             leaked[str(page.relative_to(html_dir))] = found[:3]
     assert not leaked, f"solution code in the classroom edition: {leaked}"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+MATHJAX = ROOT / "_build" / "mathjax-3.2.2.tgz"
+
+
+def test_every_page_passes_the_browser_check(books):
+    """tools/check_pages.py in Chromium at 1280 and 390 px: no clipped equation, no visible
+    assert or glue, no printed build timing, alt text and legible text on every figure, no
+    console error, no broken link, no page much longer than 15 screens (make check-pages)."""
+    assert CHROMIUM.exists() and MATHJAX.exists(), "run `make browser` first (chromium and MathJax 3)"
+    _, html_dir = books["full"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "check_pages.py"), "--html", str(html_dir),
+         "--toc", str(ROOT / "_toc.yml"), "--mathjax", str(MATHJAX), "--verbose"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]

@@ -79,9 +79,7 @@ def solution_lines(assignment):
     return lines
 
 
-# a3 hands out an LSTM forward pass in its set-up cell: a2's answer, on purpose (release a3
-# after a2's deadline; the instructor's guide says so). No other assignment gives one away.
-HANDS_OUT = {"a3_lstm_backward": {"a2_lstm_forward"}}
+HANDS_OUT = make_assignments.HANDS_OUT  # a3's set-up gives a2's answer, on purpose; no other does
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

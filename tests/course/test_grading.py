@@ -209,19 +209,20 @@ def test_a_wrong_forward_is_named_when_its_backward_is_graded():
 
 
 def gru_step(x, h_prev, W_ih, W_hh, b_ih, b_hh, change=""):
-    H = h_prev.shape[1]
-    from_input, from_hidden = x @ W_ih.T + b_ih, h_prev @ W_hh.T + b_hh
-    r = answers.sigmoid(from_input[:, :H] + from_hidden[:, :H])
-    z = answers.sigmoid(from_input[:, H:2 * H] + from_hidden[:, H:2 * H])
+    """A GRU step written gate by gate with einsum, with at most one classic mistake switched on."""
+    (W_r, W_z, W_n), (U_r, U_z, U_n) = np.split(W_ih, 3), np.split(W_hh, 3)
+    (b_r, b_z, b_n), (c_r, c_z, c_n) = np.split(b_ih, 3), np.split(b_hh, 3)
+    r = answers.sigmoid(np.einsum("nd,hd->nh", x, W_r) + b_r + np.einsum("nk,hk->nh", h_prev, U_r) + c_r)
+    z = answers.sigmoid(np.einsum("nd,hd->nh", x, W_z) + b_z + np.einsum("nk,hk->nh", h_prev, U_z) + c_z)
+    from_input = np.einsum("nd,hd->nh", x, W_n) + b_n
     if change == "b_hn outside":
-        a_n = from_input[:, 2 * H:] + b_hh[2 * H:] + r * (h_prev @ W_hh[2 * H:].T)
+        n = np.tanh(from_input + c_n + r * np.einsum("nk,hk->nh", h_prev, U_n))
     elif change == "reset before":
-        a_n = from_input[:, 2 * H:] + (r * h_prev) @ W_hh[2 * H:].T + b_hh[2 * H:]
+        n = np.tanh(from_input + np.einsum("nk,hk->nh", r * h_prev, U_n) + c_n)
     else:
-        a_n = from_input[:, 2 * H:] + r * from_hidden[:, 2 * H:]
-    n = np.tanh(a_n)
-    h = z * n + (1 - z) * h_prev if change == "update swapped" else (1 - z) * n + z * h_prev
-    return h, None
+        n = np.tanh(from_input + r * (np.einsum("nk,hk->nh", h_prev, U_n) + c_n))
+    kept = 1 - z if change == "update swapped" else z
+    return kept * h_prev + (1 - kept) * n, None
 
 
 @pytest.mark.parametrize("seed", MESSAGE_SEEDS[:5])
@@ -298,3 +299,15 @@ def test_a_well_formed_reply_is_read_back_exactly():
     assert results[0].status == "ok" and np.array_equal(results[0].outputs[0], arrays["case0/0"])
     assert results[1].status == "error" and results[1].message == "boom"
     json.dumps([r.status for r in results])
+
+
+def test_a_compressed_reply_is_refused_before_it_is_unpacked():
+    import zipfile
+    npz = io.BytesIO()
+    with zipfile.ZipFile(npz, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        buffer = io.BytesIO()
+        np.save(buffer, np.zeros(1000))
+        archive.writestr("case0/0.npy", buffer.getvalue())
+    forged = {"results": [{"status": "ok", "outputs": 1}], "arrays": base64.b64encode(npz.getvalue()).decode()}
+    with pytest.raises(ValueError, match="compressed"):
+        grading.parse_reply(forged, [None])

@@ -255,7 +255,7 @@ class HostileClass:
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
 def graded(request, tmp_path_factory):
     assignment = request.param
-    root, env = new_course(tmp_path_factory, timeout=5)
+    root, env = new_course(tmp_path_factory, timeout=10)
     nbgrader(["generate_assignment", assignment, "--force"], root, env)
     class_ = submissions(assignment, root)
     for student, notebook in class_.items():

@@ -420,20 +420,27 @@ def test_recall_compact_results_drops_histories_and_keeps_ratio_medians():
     assert compact["ratios"] == {"length": 3, "seeds": [0, 1, 2], "median": {"RNN": [1.0, 0.25, 0.2]}}
 
 
-@pytest.mark.parametrize("name, scales", [("weather_full.json", "weather"), ("recall_full.json", "recall")])
+@pytest.mark.parametrize("name, scales", [("weather_full", "weather"), ("recall_full", "recall")])
 def test_stored_full_runs_match_the_full_scale(name, scales):
-    """The full-scale results kept beside the chapters were made with today's full-scale settings."""
+    """The full-scale results the chapters read were made with today's full-scale settings."""
     from dataclasses import asdict
 
-    from lstm_labs import recall, weather
+    from lstm_labs import recall, stored_run, weather
 
-    stored = json.loads((ROOT / "chapters" / "data" / name).read_text(encoding="utf-8"))
+    stored = stored_run(name)
     expected = asdict({"weather": weather, "recall": recall}[scales].SCALES["full"])
     config = stored["config"]
     assert config["scale"] == "full"
     for key, value in expected.items():
         assert config[key] == (list(value) if isinstance(value, tuple) else value), key
     assert stored["provenance"]["torch_version"].startswith(torch.__version__.split("+")[0])
+
+
+def test_stored_run_names_the_runs_it_has():
+    from lstm_labs import stored_run
+
+    with pytest.raises(ValueError, match=r"name must be one of \[.*'recall_full'.*'weather_full'.*\], got 'weather'"):
+        stored_run("weather")
 
 
 def test_an_unwritable_out_folder_fails_before_training(tmp_path, capsys):

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
-from lstm_labs import ablation, initialisation, regularisation
+from lstm_labs import ablation, initialisation, regularisation, stored_run
 from lstm_ref import params
 from test_labs import _check_figures, _run_cli
 
@@ -89,11 +88,11 @@ def test_ablation_rows_report_diverged_runs():
     assert rows == [["LSTM", "NP", "0.750 (0.500–1.000), 1 diverged"]]
 
 
-@pytest.mark.parametrize("name, module", [("variants_full.json", ablation), ("initialisation_full.json", initialisation),
-                                          ("regularisation_full.json", regularisation)])
+@pytest.mark.parametrize("name, module", [("variants_full", ablation), ("initialisation_full", initialisation),
+                                          ("regularisation_full", regularisation)])
 def test_stored_full_runs_match_the_full_scale(name, module):
     """The full-scale results kept beside chapters 11 to 13 were made with today's full-scale settings."""
-    stored = json.loads((ROOT / "chapters" / "data" / name).read_text(encoding="utf-8"))
+    stored = stored_run(name)
     config = stored["config"]
     assert config["scale"] == "full"
     for key, value in asdict(module.SCALES["full"]).items():
