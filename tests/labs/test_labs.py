@@ -350,7 +350,7 @@ def test_a_bad_option_is_one_line_and_exit_status_2():
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        ([], "the following arguments are required: {weather,recall,seq2seq,scan}"),
+        ([], "the following arguments are required: {weather,recall,variants,initialisation,regularisation,seq2seq,scan}"),
         (["weather", "--epochs", "-3"], "argument --epochs: must be an integer >= 1, got '-3'"),
         (["weather", "--lr", "fast"], "argument --lr: must be a number > 0, got 'fast'"),
         (["recall", "--lags", "0"], "argument --lags: must be an integer >= 1, got '0'"),
@@ -441,8 +441,7 @@ def test_stored_full_runs_match_the_full_scale(name, scales):
 def test_stored_run_names_the_runs_it_has():
     from lstm_labs import stored_run
 
-    names = r"\['recall_full', 'scan_full', 'seq2seq_full', 'weather_full'\]"
-    with pytest.raises(ValueError, match=rf"name must be one of {names}, got 'weather'"):
+    with pytest.raises(ValueError, match=r"name must be one of \[.*'recall_full'.*'weather_full'.*\], got 'weather'"):
         stored_run("weather")
 
 
