@@ -42,7 +42,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "lstm_course" / "assignments"
-ASSIGNMENTS = ["a1_rnn_bptt", "a2_lstm_forward", "a3_lstm_backward", "a4_weather_lab", "a5_gru"]
+ASSIGNMENTS = ["a1_rnn_bptt", "a2_lstm_forward", "a3_lstm_backward", "a4_weather_lab", "a5_gru", "a6_peephole"]
 # An assignment whose set-up cell hands out another's answer, on purpose: a3 gives an LSTM
 # forward pass, a2's answer, so that it stands on its own. Release it after a2's deadline.
 HANDS_OUT = {"a3_lstm_backward": ("a2_lstm_forward",)}

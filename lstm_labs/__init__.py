@@ -5,6 +5,7 @@ and never the grading package ``lstm_course``. From the command line::
 
     python -m lstm_labs weather --scale book --out lab_results/weather
     python -m lstm_labs recall --lags 5 20 50 100 --out lab_results/recall
+    python -m lstm_labs variants --scale full --out lab_results/variants
     python -m lstm_labs --help
 
 From Python::
@@ -12,6 +13,14 @@ From Python::
     from lstm_labs import LSTMClassifier, choose_device, train_full_batch
     from lstm_labs.weather import run_weather
     from lstm_labs.recall import run_recall
+    from lstm_labs.ablation import run_ablation          # Greff et al.'s variants (lstm_labs.variants)
+    from lstm_labs.initialisation import run_initialisation
+    from lstm_labs.regularisation import run_regularisation
+    from lstm_labs.seq2seq import run_seq2seq    # sequence to sequence, with and without attention
+    from lstm_labs.scan import run_scan          # a linear recurrence by a parallel scan, against nn.LSTM
+
+Many small models of one comparison train at once as members of one batched model
+(``lstm_labs.members``).
 """
 
 from lstm_labs.models import (

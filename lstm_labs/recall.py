@@ -220,6 +220,52 @@ def run_recall(scale="book", lags=None, seeds=None, models=None, steps=None, bat
             "provenance": provenance(device, started)}
 
 
+def train_on_recall(builders, lags, seeds, steps, batch=128, lr=0.01, clip_norm=1.0, heldout_sequences=1000,
+                    eval_every=50, device="cpu", show_progress=None, print_runs=False, models=None):
+    """Train every model of ``builders`` on delayed recall at every lag and seed, on the same batches.
+
+    ``builders`` maps a label to a function that builds a fresh classifier. For
+    each (seed, lag), every model starts from ``seed``, sees the same ``steps``
+    batches of ``batch`` fresh sequences (Adam, learning rate ``lr``, gradients
+    clipped to norm ``clip_norm``) and is evaluated on the same
+    ``heldout_sequences`` sequences, never trained on, drawn with the seeds that
+    ``run_recall`` uses. Returns the runs, one per seed, lag and model: its label,
+    parameter count, training ``history`` and ``final`` held-out loss and
+    accuracy and wall time. With ``print_runs``, a line is printed as each run
+    ends; if ``models`` is a dict, it receives ``{(label, lag, seed): model}``.
+    """
+    for lag in lags:
+        check_int("every lag", lag, minimum=1)
+    device = torch.device(device)
+    runs = []
+    for seed in seeds:
+        for lag in lags:
+            heldout = as_tensors(*data.delayed_recall(heldout_sequences, lag, rng=[seed, lag, 1]), device)
+            for label, build in builders.items():
+                seed_everything(seed)
+                model = build().to(device)
+                stream = np.random.default_rng([seed, lag, 0])  # the same batches for every model
+
+                def next_batch(stream=stream, lag=lag):
+                    return as_tensors(*data.delayed_recall(batch, lag, rng=stream), device)
+
+                run_started = time.perf_counter()
+                history = train_on_stream(model, next_batch, heldout, steps=steps, lr=lr, clip_norm=clip_norm,
+                                          eval_every=eval_every, show_progress=show_progress,
+                                          description=f"{label} lag={lag} seed={seed}")
+                final = {"heldout_loss": history["heldout_loss"][-1],
+                         "heldout_accuracy": history["heldout_accuracy"][-1],
+                         "wall_time_s": round(time.perf_counter() - run_started, 3)}
+                runs.append({"model": label, "lag": lag, "seed": seed, "history": history,
+                             "parameters": sum(p.numel() for p in model.parameters()), "final": final})
+                if models is not None:
+                    models[label, lag, seed] = model
+                if print_runs:
+                    print(f"{label} lag={lag} seed={seed}: held-out accuracy {final['heldout_accuracy']:.3f}, "
+                          f"{final['wall_time_s']:.1f} s", flush=True)
+    return runs
+
+
 # ---------------------------------------------------------------------------
 # summaries and figures
 

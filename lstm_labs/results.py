@@ -36,8 +36,9 @@ def write_json(results, path):
 
 
 def stored_run(name):
-    """The compact results of a full-scale run, stored with the package: ``"weather_full"``
-    or ``"recall_full"`` (written by ``weather.compact_results`` and ``recall.compact_results``).
+    """The compact results of a full-scale run, stored with the package: the file's name in
+    ``lstm_labs/stored_runs`` without ``.json``, e.g. ``"weather_full"`` or ``"variants_full"``
+    (each written by its lab's ``compact_results``).
 
     The chapters read them instead of running the full scale, which takes tens of
     minutes; they install with the package, so a notebook opened alone (Colab) finds them.

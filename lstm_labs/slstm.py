@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstm_ref import data
 from lstm_labs.models import make_classifier
+from lstm_labs.recall import train_on_recall
 from lstm_labs.results import provenance
-from lstm_labs.training import as_tensors, choose_device, seed_everything, train_on_stream
+from lstm_labs.training import choose_device
 from lstm_ref._checks import check_int
 from lstm_ref.slstm import FORGET_GATES, SLSTMParams
 
@@ -199,29 +199,9 @@ def run_slstm_recall(lags=(5, 20), seeds=(0,), steps=300, batch=128, hidden_size
     for forget_gate in forget_gates:
         builders[slstm_label(forget_gate)] = functools.partial(
             SLSTMClassifier, hidden_size=hidden_size, num_heads=num_heads, forget_gate=forget_gate)
-    runs, models = [], {}
-    for seed in seeds:
-        for lag in lags:
-            heldout = as_tensors(*data.delayed_recall(heldout_sequences, lag, rng=[seed, lag, 1]), device)
-            for label, build in builders.items():
-                seed_everything(seed)
-                model = build().to(device)
-                stream = np.random.default_rng([seed, lag, 0])  # the same batches for every model
-
-                def next_batch(stream=stream, lag=lag):
-                    return as_tensors(*data.delayed_recall(batch, lag, rng=stream), device)
-
-                run_started = time.perf_counter()
-                history = train_on_stream(model, next_batch, heldout, steps=steps, lr=lr, clip_norm=clip_norm,
-                                          eval_every=eval_every, show_progress=show_progress,
-                                          description=f"{label} lag={lag} seed={seed}")
-                runs.append({"model": label, "lag": lag, "seed": seed, "history": history,
-                             "parameters": sum(p.numel() for p in model.parameters()),
-                             "final": {"heldout_loss": history["heldout_loss"][-1],
-                                       "heldout_accuracy": history["heldout_accuracy"][-1],
-                                       "wall_time_s": round(time.perf_counter() - run_started, 3)}})
-                if keep_models:
-                    models[label, lag, seed] = model
+    models = {}
+    runs = train_on_recall(builders, lags, seeds, steps, batch, lr, clip_norm, heldout_sequences, eval_every,
+                           device, show_progress, models=models if keep_models else None)
     config = {"lags": list(lags), "seeds": list(seeds), "models": list(builders), "steps": steps,
               "batch": batch, "hidden_size": hidden_size, "num_heads": num_heads, "lr": lr,
               "clip_norm": clip_norm, "heldout_sequences": heldout_sequences, "optimizer": "Adam",

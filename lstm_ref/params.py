@@ -13,6 +13,11 @@ LSTMParams   W_ih (4H, D), W_hh (4H, H), b (4H,)         ``nn.LSTM``
 GRUParams    W_ih (3H, D), W_hh (3H, H), b_ih, b_hh (3H,) ``nn.GRU``
 ===========  ==========================================  =====================
 
+Beside PyTorch's default, the recurrent weights can start orthogonal (Saxe et
+al., 2014) or as the identity (Le et al., 2015), block by block
+(``recurrent=``), and the LSTM's gate biases can start with the chrono
+initialisation of Tallec & Ollivier (2018) (``chrono=``).
+
 The layout is PyTorch's (``weight_ih_l0`` is ``W_ih``, gate blocks in PyTorch's
 order), so converting to and from a PyTorch layer is a copy; the labs do it
 (``lstm_labs.convert``). PyTorch keeps two biases, ``b_ih`` and ``b_hh``; the
@@ -65,7 +70,54 @@ def _uniform_parameters(D, H, gates, seed, dtype):
     return [rng.uniform(-bound, bound, size=shape).astype(dtype) for shape in shapes]
 
 
-def init_rnn(D, H, seed=None, dtype=np.float64):
+RECURRENT_SCHEMES = ("uniform", "orthogonal", "identity")
+
+
+def orthogonal(n, seed=None, dtype=np.float64):
+    """A random orthogonal matrix Q (n, n), QᵀQ = I: every singular value is 1.
+
+    Q is the orthogonal factor of the QR decomposition of a matrix of standard
+    normal draws, with the signs of its columns set by the diagonal of R so that
+    Q is uniformly distributed over the orthogonal matrices (as PyTorch's
+    orthogonal initialiser draws it).
+    """
+    n = check_int("n", n, minimum=1)
+    rng = np.random.default_rng(seed)
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return (q * np.sign(np.diag(r))).astype(check_dtype_argument(dtype))
+
+
+def _recurrent_blocks(W_hh, scheme, rng):
+    """W_hh (gates·H, H) with every (H, H) block replaced as ``scheme`` says ("uniform" keeps it)."""
+    if scheme not in RECURRENT_SCHEMES:
+        raise ValueError(f"recurrent must be one of {RECURRENT_SCHEMES}, got {scheme!r}")
+    if scheme == "uniform":
+        return W_hh
+    H = W_hh.shape[1]
+    blocks = [orthogonal(H, rng) if scheme == "orthogonal" else np.eye(H) for _ in range(W_hh.shape[0] // H)]
+    return np.concatenate(blocks).astype(W_hh.dtype)
+
+
+def chrono_biases(H, T_max, seed=None, dtype=np.float64):
+    """The chrono initialisation of the input and forget biases (Tallec & Ollivier, 2018).
+
+        b_f ~ log(U(1, T_max − 1)),   b_i = −b_f
+
+    A forget gate held at f = σ(b_f) lets the cell keep a share f^k of its
+    content after k steps: a time constant of about 1 / (1 − f) = 1 + e^{b_f}
+    steps, here spread uniformly between 2 and T_max over the H units, so that
+    the units cover the time scales up to the longest dependency expected.
+
+    Returns ``(b_i, b_f)``, each (H,).
+    """
+    H = check_int("H", H, minimum=1)
+    T_max = check_number("T_max", T_max, above=2)
+    rng = np.random.default_rng(seed)
+    b_f = np.log(rng.uniform(1, T_max - 1, size=H)).astype(check_dtype_argument(dtype))
+    return -b_f, b_f
+
+
+def init_rnn(D, H, seed=None, dtype=np.float64, recurrent="uniform"):
     """Random RNN parameters, distributed as those of a new ``nn.RNN(D, H)``.
 
     ``W_ih`` (H, D) and ``W_hh`` (H, H) are drawn from U(−1/√H, 1/√H), PyTorch's
@@ -84,16 +136,20 @@ def init_rnn(D, H, seed=None, dtype=np.float64):
     seed : int, numpy Generator or None
         For ``np.random.default_rng``; None draws fresh entropy.
     dtype : float32 or float64
+    recurrent : "uniform", "orthogonal" or "identity"
+        W_hh as PyTorch draws it, a random orthogonal matrix (:func:`orthogonal`),
+        or the identity. W_ih and b are the same draws whichever is chosen.
 
     Returns
     -------
     RNNParams(W_ih, W_hh, b)
     """
-    W_ih, W_hh, b_ih, b_hh = _uniform_parameters(D, H, 1, seed, dtype)
-    return RNNParams(W_ih, W_hh, b_ih + b_hh)
+    rng = np.random.default_rng(seed)
+    W_ih, W_hh, b_ih, b_hh = _uniform_parameters(D, H, 1, rng, dtype)
+    return RNNParams(W_ih, _recurrent_blocks(W_hh, recurrent, rng), b_ih + b_hh)
 
 
-def init_lstm(D, H, seed=None, forget_bias=None, dtype=np.float64):
+def init_lstm(D, H, seed=None, forget_bias=None, dtype=np.float64, recurrent="uniform", chrono=None):
     """Random LSTM parameters, distributed as those of a new ``nn.LSTM(D, H)``.
 
     ``W_ih`` (4H, D) and ``W_hh`` (4H, H) are drawn from U(−1/√H, 1/√H),
@@ -118,15 +174,29 @@ def init_lstm(D, H, seed=None, forget_bias=None, dtype=np.float64):
     forget_bias : float or None
         The value of b_f; None keeps the random draw.
     dtype : float32 or float64
+    recurrent : "uniform", "orthogonal" or "identity"
+        Each of the four (H, H) blocks of W_hh as PyTorch draws it, a random
+        orthogonal matrix of its own (:func:`orthogonal`), or the identity.
+    chrono : float or None
+        T_max: set b_i and b_f by :func:`chrono_biases` (not with ``forget_bias``).
+
+    W_ih and the other biases are the same draws whatever ``recurrent`` and
+    ``chrono`` say, so initialisations compared from one seed differ only there.
 
     Returns
     -------
     LSTMParams(W_ih, W_hh, b)
     """
-    W_ih, W_hh, b_ih, b_hh = _uniform_parameters(D, H, 4, seed, dtype)
+    if forget_bias is not None and chrono is not None:
+        raise ValueError("forget_bias and chrono both set the forget bias: choose one")
+    rng = np.random.default_rng(seed)
+    W_ih, W_hh, b_ih, b_hh = _uniform_parameters(D, H, 4, rng, dtype)
     b = b_ih + b_hh
     if forget_bias is not None:
         b[H : 2 * H] = check_number("forget_bias", forget_bias)
+    W_hh = _recurrent_blocks(W_hh, recurrent, rng)
+    if chrono is not None:
+        b[:H], b[H : 2 * H] = chrono_biases(H, chrono, rng, dtype)
     return LSTMParams(W_ih, W_hh, b)
 
 

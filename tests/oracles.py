@@ -30,6 +30,17 @@ def torch_lstm_step(x, h_prev, c_prev, W_ih, W_hh, b):
     return torch.sigmoid(a_o) * torch.tanh(c), c
 
 
+def torch_peephole_step(x, h_prev, c_prev, W_ih, W_hh, b, p):
+    """The peephole LSTM step (Gers & Schmidhuber 2000): i and f see c_{t−1}, o sees c_t; returns (h_t, c_t)."""
+    a_i, a_f, a_g, a_o = (x @ W_ih.T + h_prev @ W_hh.T + b).chunk(4, dim=-1)
+    p_i, p_f, p_o = p.chunk(3)
+    i = torch.sigmoid(a_i + p_i * c_prev)
+    f = torch.sigmoid(a_f + p_f * c_prev)
+    c = f * c_prev + i * torch.tanh(a_g)
+    o = torch.sigmoid(a_o + p_o * c)
+    return o * torch.tanh(c), c
+
+
 def torch_gru_step(x, h_prev, W_ih, W_hh, b_ih, b_hh):
     """The GRU step in PyTorch's form, gates r, z, n."""
     i_r, i_z, i_n = (x @ W_ih.T + b_ih).chunk(3, dim=-1)
@@ -85,6 +96,11 @@ def torch_rnn_sequence(x, h0, W_ih, W_hh, b):
 def torch_lstm_sequence(x, h0, c0, W_ih, W_hh, b):
     """(hs, cs), each (T, N, H), of the LSTM."""
     return torch_sequence(torch_lstm_step, x, (h0, c0), W_ih, W_hh, b)
+
+
+def torch_peephole_sequence(x, h0, c0, W_ih, W_hh, b, p):
+    """(hs, cs), each (T, N, H), of the peephole LSTM."""
+    return torch_sequence(torch_peephole_step, x, (h0, c0), W_ih, W_hh, b, p)
 
 
 def torch_gru_sequence(x, h0, W_ih, W_hh, b_ih, b_hh):

@@ -6,9 +6,9 @@ names of its parts, in the notebook's order. A part's test cell has the grade id
 ``test_<part>``.
 """
 
-from lstm_course.parts import a1_rnn_bptt, a2_lstm_forward, a3_lstm_backward, a4_weather_lab, a5_gru
+from lstm_course.parts import a1_rnn_bptt, a2_lstm_forward, a3_lstm_backward, a4_weather_lab, a5_gru, a6_peephole
 
-_MODULES = (a1_rnn_bptt, a2_lstm_forward, a3_lstm_backward, a4_weather_lab, a5_gru)
+_MODULES = (a1_rnn_bptt, a2_lstm_forward, a3_lstm_backward, a4_weather_lab, a5_gru, a6_peephole)
 
 PARTS = {part.name: part for module in _MODULES for part in module.PARTS}
 ASSIGNMENTS = {module.ASSIGNMENT: tuple(part.name for part in module.PARTS) for module in _MODULES}

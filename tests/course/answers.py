@@ -263,3 +263,67 @@ def gru_free_parameter_count(D, H):
     weights = 3 * H * D + 3 * H * H
     biases = 2 * H + 2 * H  # the sums b_xr + b_hr and b_xz + b_hz, then b_xn and b_hn
     return weights + biases
+
+
+# a6: the peephole LSTM, gate by gate from a dict of blocks, σ from a5's form, the cache a dict,
+# and BPTT accumulating into zero arrays.
+
+def _blocks(stacked, names, H):
+    return {name: stacked[..., k * H:(k + 1) * H] for k, name in enumerate(names)}
+
+
+def peephole_step_forward(x, h_prev, c_prev, W_ih, W_hh, b, p):
+    H = h_prev.shape[1]
+    a = _blocks(np.einsum("nd,gd->ng", x, W_ih) + np.einsum("nk,gk->ng", h_prev, W_hh) + b, "ifgo", H)
+    peep = _blocks(p, "ifo", H)
+    i = _sigmoid_by_logaddexp(a["i"] + peep["i"] * c_prev)
+    f = _sigmoid_by_logaddexp(a["f"] + peep["f"] * c_prev)
+    g = np.tanh(a["g"])
+    c = c_prev * f + g * i
+    o = _sigmoid_by_logaddexp(a["o"] + peep["o"] * c)
+    h = np.tanh(c) * o
+    return h, c, {"x": x, "h_prev": h_prev, "c_prev": c_prev, "W_ih": W_ih, "W_hh": W_hh, "peep": peep,
+                  "i": i, "f": f, "g": g, "o": o, "c": c}
+
+
+def peephole_forward(x, h0, c0, W_ih, W_hh, b, p):
+    T = x.shape[0]
+    hs, cs = np.empty((T,) + h0.shape), np.empty((T,) + c0.shape)
+    h, c, caches = h0, c0, []
+    for t in range(T):
+        h, c, cache = peephole_step_forward(x[t], h, c, W_ih, W_hh, b, p)
+        hs[t], cs[t] = h, c
+        caches.append(cache)
+    return hs, cs, caches
+
+
+def peephole_step_backward(dh, dc, cache):
+    i, f, g, o, c, c_prev, peep = (cache[k] for k in ("i", "f", "g", "o", "c", "c_prev", "peep"))
+    squash = np.tanh(c)
+    da_o = dh * squash * o * (1 - o)
+    dc_total = dc + dh * o * (1 - squash) * (1 + squash) + da_o * peep["o"]
+    da_i = dc_total * g * i * (1 - i)
+    da_f = dc_total * c_prev * f * (1 - f)
+    da_g = dc_total * i * (1 - g) * (1 + g)
+    da = np.hstack([da_i, da_f, da_g, da_o])
+    dc_prev = f * dc_total + peep["i"] * da_i + peep["f"] * da_f
+    dp = np.hstack([np.einsum("nj,nj->j", da_i, c_prev), np.einsum("nj,nj->j", da_f, c_prev),
+                    np.einsum("nj,nj->j", da_o, c)])
+    return (np.einsum("ng,gd->nd", da, cache["W_ih"]), np.einsum("ng,gk->nk", da, cache["W_hh"]), dc_prev,
+            np.einsum("ng,nd->gd", da, cache["x"]), np.einsum("ng,nk->gk", da, cache["h_prev"]),
+            np.einsum("ng->g", da), dp)
+
+
+def peephole_backward(dhs, caches, dcT=None):
+    T, N, H = dhs.shape
+    D = caches[0]["x"].shape[1]
+    dx = np.zeros((T, N, D))
+    dW_ih, dW_hh = np.zeros((4 * H, D)), np.zeros((4 * H, H))
+    db, dp = np.zeros(4 * H), np.zeros(3 * H)
+    dh_next = np.zeros((N, H))
+    dc_next = np.zeros((N, H)) if dcT is None else dcT.copy()
+    for t in range(T - 1, -1, -1):
+        dx[t], dh_next, dc_next, dW_ih_t, dW_hh_t, db_t, dp_t = peephole_step_backward(
+            dhs[t] + dh_next, dc_next, caches[t])
+        dW_ih, dW_hh, db, dp = dW_ih + dW_ih_t, dW_hh + dW_hh_t, db + db_t, dp + dp_t
+    return dx, dh_next, dc_next, dW_ih, dW_hh, db, dp

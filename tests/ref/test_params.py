@@ -97,3 +97,63 @@ def test_importing_the_numpy_modules_does_not_import_torch_or_matplotlib():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+# --- orthogonal and identity recurrent weights, chrono biases -------------------------------------
+
+
+def test_orthogonal_matrices_have_unit_singular_values_and_are_haar_distributed():
+    n = 6
+    for seed in range(3):
+        Q = params.orthogonal(n, seed=seed)
+        np.testing.assert_allclose(Q.T @ Q, np.eye(n), atol=1e-12)
+        np.testing.assert_allclose(np.linalg.svd(Q, compute_uv=False), np.ones(n), atol=1e-12)
+    # Uniform over the orthogonal group: every entry has mean 0 and E[Q_jk²] = 1/n, for every j, k
+    # (without the sign fix, QR's Q has a positive-leaning first column). 4,000 draws: a few standard errors.
+    draws = np.stack([params.orthogonal(n, seed=seed) for seed in range(4000)])
+    assert np.abs(draws.mean(axis=0)).max() < 0.03
+    np.testing.assert_allclose((draws**2).mean(axis=0), np.full((n, n), 1 / n), atol=0.02)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+@pytest.mark.parametrize("scheme", ["orthogonal", "identity"])
+def test_recurrent_schemes_replace_each_block_and_nothing_else(kind, scheme):
+    init, gates = INITS[kind]
+    D, H = 3, 5
+    default, chosen = init(D, H, seed=4), init(D, H, seed=4, recurrent=scheme)
+    np.testing.assert_array_equal(chosen.W_ih, default.W_ih)
+    np.testing.assert_array_equal(chosen.b, default.b)
+    blocks = lstm.split_gates(chosen.W_hh, num_gates=gates) if gates > 1 else [chosen.W_hh]
+    for block in blocks:
+        if scheme == "identity":
+            np.testing.assert_array_equal(block, np.eye(H))
+        else:
+            np.testing.assert_allclose(block.T @ block, np.eye(H), atol=1e-12)
+    if scheme == "orthogonal" and gates > 1:
+        assert not np.allclose(blocks[0], blocks[1])  # every block drawn on its own
+
+
+def test_chrono_biases_follow_tallec_and_ollivier():
+    H, T_max = 20000, 50
+    b_i, b_f = params.chrono_biases(H, T_max, seed=0)
+    np.testing.assert_array_equal(b_i, -b_f)
+    # b_f = log(u) with u ~ U(1, T_max − 1): e^{b_f} is uniform on (1, 49), mean 25, variance 48²/12.
+    u = np.exp(b_f)
+    assert u.min() >= 1 and u.max() <= T_max - 1
+    assert abs(u.mean() - 25) < 0.3 and abs(u.var() - 48**2 / 12) < 5
+    lstm_params = params.init_lstm(3, 8, seed=1, chrono=T_max)
+    b_i, b_f = lstm.split_gates(lstm_params.b)[:2]
+    np.testing.assert_array_equal(b_i, -b_f)
+    assert np.all((b_f >= 0) & (b_f <= np.log(T_max - 1)))
+    np.testing.assert_array_equal(lstm_params.W_hh, params.init_lstm(3, 8, seed=1).W_hh)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: params.init_lstm(3, 4, recurrent="eye"), "recurrent must be one of"),
+    (lambda: params.init_lstm(3, 4, forget_bias=1.0, chrono=10), "choose one"),
+    (lambda: params.chrono_biases(4, 2), "T_max must be a finite number > 2, got 2"),
+    (lambda: params.orthogonal(0), "n must be an integer >= 1, got 0"),
+])
+def test_bad_initialisation_settings_are_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
