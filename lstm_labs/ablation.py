@@ -258,13 +258,14 @@ def ablation_rows(runs, digits=3):
 
 
 def plot_ablation(runs):
-    """Two panels: recall accuracy and language excess loss per variant, a dot per seed and a bar for the mean."""
+    """Two panels, one above the other: recall accuracy and language excess loss per variant, a dot per
+    seed and a bar for the mean."""
     import matplotlib.pyplot as plt
 
     from lstm_labs.plotting import COLORS
 
     variants = [name for name in VARIANTS if any(run["variant"] == name for run in runs)]
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+    figure, axes = plt.subplots(2, 1, figsize=(4.2, 5.6), layout="constrained")
     for ax, task, title, label in ((axes[0], "recall", "Delayed recall", "held-out accuracy"),
                                    (axes[1], "language", "Synthetic language", "held-out loss − floor (nats)")):
         positions = np.arange(len(variants))
