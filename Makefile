@@ -44,7 +44,7 @@ classroom: $(INSTALLED)
 		--config $(CLASSROOM)/_config.yml --path-output $(CLASSROOM)
 
 test: $(INSTALLED) sandbox browser
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=12
 
 # Grading runs every submission in a bubblewrap sandbox (a system package): installed
 # here when we are root with apt, else one line that says what to install.
