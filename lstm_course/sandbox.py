@@ -8,7 +8,8 @@ Each submission gets a fresh IPython kernel started by :class:`SandboxedKernelMa
   size as home and working folder. Nothing of the course's folders is there: not
   ``solutions/``, not the gradebook, not other submissions, not the course secret.
 * **an unprivileged user**: when the grader runs as root the kernel drops to a user id of
-  its own (one per concurrent sandbox, so that a fork bomb in one cannot starve another);
+  its own, leased for the kernel's life so that no other sandbox on the machine holds it
+  at the same time (a fork bomb in one cannot starve another, whichever grader runs it);
   otherwise it runs as the grader's user inside a user namespace.
 * **limits** (``prlimit``): address space, CPU time, processes, file size, open files.
 * **a grading environment** per assignment (:func:`grading_environment`): a virtual
@@ -50,7 +51,10 @@ LIMITS = {"as": 2 << 30, "cpu": 900, "fsize": 64 << 20, "nofile": 256, "core": 0
 PROCESSES = 256  # processes and threads of one sandbox
 TMP_BYTES = 256 << 20
 MESSAGE_BYTES = 64 << 20  # the largest message the grader accepts from a kernel
-FIRST_UID = 61000  # sandbox user ids when grading as root: FIRST_UID + slot
+FIRST_UID = 61000  # sandbox user ids when grading as root: FIRST_UID + slot, or the next free one
+USER_IDS = 1000  # how many there are
+# Where the graders of one machine say which user ids their live sandboxes hold.
+LEASES = Path("/run/lock" if os.path.isdir("/run/lock") else tempfile.gettempdir()) / "lstm-course-sandbox-users"
 
 
 def _closure(names):
@@ -147,7 +151,11 @@ class Sandbox:
         self.environment = Path(environment)
         self.confined, self.bubblewrap = confined, bubblewrap
         self.as_root = os.geteuid() == 0
-        self.uid = FIRST_UID + slot if self.as_root else os.getuid()
+        self._lease = None
+        if self.as_root and confined:
+            self.uid, self._lease = lease_user_id(FIRST_UID + slot)
+        else:
+            self.uid = os.getuid()
         self.runtime = Path(tempfile.mkdtemp(prefix="lstm-kernel-"))
         os.chmod(self.runtime, 0o777 if self.as_root else 0o700)
 
@@ -164,7 +172,7 @@ class Sandbox:
         if not self.confined:
             return kernel_argv
         limits = [f"--{name}={value}" for name, value in LIMITS.items()]
-        limits.append(f"--nproc={PROCESSES if self.as_root else _own_processes() + PROCESSES}")
+        limits.append(f"--nproc={PROCESSES if self.as_root else _processes_of(os.getuid()) + PROCESSES}")
         base = Path(sys.base_prefix).resolve()
         binds = []
         for folder in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin"):
@@ -207,15 +215,42 @@ class Sandbox:
     def remove(self):
         os.chmod(self.runtime, 0o700)
         shutil.rmtree(self.runtime, ignore_errors=True)
+        if self._lease is not None:
+            os.close(self._lease)  # the user id is free again
+            self._lease = None
 
 
-def _own_processes():
-    """How many processes and threads this user runs now (RLIMIT_NPROC counts them all)."""
+def lease_user_id(preferred):
+    """A sandbox user id that no other live sandbox on this machine holds, from ``preferred`` on,
+    and the open lock file that holds it until it is closed.
+
+    Two graders at once (two autograde runs, or test suites side by side) must not share an
+    id: RLIMIT_NPROC counts every process of a user, so a fork bomb under one id would keep
+    another grader's kernel under the same id from starting. An id that still has processes
+    (a sandbox that is ending) is passed over too.
+    """
+    LEASES.mkdir(mode=0o700, exist_ok=True)
+    last = FIRST_UID + USER_IDS
+    for uid in [*range(preferred, last), *range(FIRST_UID, preferred)]:
+        descriptor = os.open(LEASES / str(uid), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            continue
+        if _processes_of(uid) == 0:
+            return uid, descriptor
+        os.close(descriptor)
+    raise RuntimeError(f"every sandbox user id from {FIRST_UID} to {last - 1} is in use")
+
+
+def _processes_of(uid):
+    """How many processes and threads ``uid`` runs now (RLIMIT_NPROC counts them all)."""
     count = 0
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid == os.getuid():
+                if entry.stat().st_uid == uid:
                     count += len(os.listdir(f"/proc/{entry.name}/task"))
             except OSError:
                 continue

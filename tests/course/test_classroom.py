@@ -236,7 +236,8 @@ def test_a_copy_of_the_published_solutions_earns_its_points_and_is_flagged_for_r
 def test_the_grades_say_each_submission_ran_in_the_sandbox(term):
     for student, row in term.rows.items():
         if student != "broken_json":
-            assert row["isolation"].startswith("bubblewrap"), (student, row["isolation"])
+            assert row["isolation"].startswith("bubblewrap"), (
+                f"{student}: {row['isolation']}, {row['problems']}\n{term.logs['autograde'].stderr[-3000:]}")
 
 
 def test_edited_tests_and_points_are_restored_from_the_gradebook(term):

@@ -72,13 +72,33 @@ def answers_from_inside(environments):
     nb.cells = [nbformat.v4.new_code_cell(code) for code in PROBES.values()]
     run = autograde.SandboxRun(nb, "a2_lstm_forward", "probe", b"secret", environments, slot=7, timeout=30)
     run.run()
-    return {name: "".join(o.get("text", "") for o in cell.outputs).strip()
-            for name, cell in zip(PROBES, run.nb.cells)}
+    answers = {name: "".join(o.get("text", "") for o in cell.outputs).strip()
+               for name, cell in zip(PROBES, run.nb.cells)}
+    return dict(answers, leased=str(run.box.uid))
 
 
 def test_the_kernel_runs_as_another_user(answers_from_inside):
     if os.geteuid() == 0:
-        assert answers_from_inside["user"] == str(sandbox.FIRST_UID + 7)
+        assert answers_from_inside["user"] == answers_from_inside["leased"]
+        assert sandbox.FIRST_UID + 7 <= int(answers_from_inside["user"]) < sandbox.FIRST_UID + sandbox.USER_IDS
+
+
+def test_two_live_sandboxes_never_share_a_user_id(environments):
+    """Two graders at once (here, two sandboxes asking for one slot) get different users, so a
+    fork bomb in one cannot exhaust the other's process limit; an id is free again after."""
+    if os.geteuid() != 0:
+        pytest.skip("user ids are leased only when the grader runs as root")
+    environment = sandbox.grading_environment("numpy", environments)
+    first, second = sandbox.Sandbox(environment, slot=3), sandbox.Sandbox(environment, slot=3)
+    try:
+        assert first.uid != second.uid
+    finally:
+        held = first.uid
+        first.remove()
+        second.remove()
+    uid, lease = sandbox.lease_user_id(held)
+    os.close(lease)
+    assert uid == held
 
 
 def test_the_kernel_has_no_network(answers_from_inside):
