@@ -8,7 +8,7 @@ import numpy as np
 
 from lstm_course.client import PAIRS, PAIR_INPUTS, cube, exp_of_product
 from lstm_course.parts.a2_lstm_forward import SEQUENCE_ARGS, STEP_ARGS, sequence_cases, step_cases
-from lstm_course.parts.common import Case, Part, away_from_zero, normal, sequence_upstream, step_upstream
+from lstm_course.parts.common import Case, Part, away_from_zero, cell_sequence_upstream, step_upstream
 from lstm_ref.gradcheck import numerical_gradient
 from lstm_ref.lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
 
@@ -54,15 +54,8 @@ def _step_backward_cases(rng):
 
 
 def _backward_cases(rng):
-    cases = sequence_upstream(rng, sequence_cases(rng))
-    with_dcT = dict(cases[1].inputs)
-    with_dcT["dcT"] = normal(rng, *with_dcT["h0"].shape)
-    cases += [
-        Case("a case with a gradient dcT on the last cell state", "special", with_dcT),
-        Case("a probe with only dcT (dhs = 0)", "probe", dict(with_dcT, dhs=np.zeros_like(with_dcT["dhs"])),
-             "look at dcT: it is added to the gradient of c_T at the last step (None means zero)"),
-    ]
-    return cases
+    return cell_sequence_upstream(rng, sequence_cases(rng),
+                                  "look at dcT: it is added to the gradient of c_T at the last step (None means zero)")
 
 
 def _step_backward_reference(case):

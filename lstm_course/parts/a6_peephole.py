@@ -3,8 +3,8 @@
 import numpy as np
 
 from lstm_course.parts.common import (
-    Case, Mistake, Part, cancelling, normal, random_cases, recurrent_inputs, sequence_probes, sequence_upstream,
-    shifted, size_label, sizes, step_upstream, zeroed,
+    Case, Mistake, Part, cancelling, cell_sequence_upstream, normal, random_cases, recurrent_inputs,
+    sequence_probes, shifted, size_label, sizes, step_upstream, zeroed,
 )
 from lstm_ref.activations import sigmoid
 from lstm_ref.peephole import peephole_backward, peephole_forward, peephole_step_backward, peephole_step_forward
@@ -171,15 +171,8 @@ BACKWARD_LESSONS = [
 # The backward of a sequence ----------------------------------------------------------------------------
 
 def _backward_cases(rng):
-    cases = sequence_upstream(rng, sequence_cases(rng))
-    with_dcT = dict(cases[1].inputs)
-    with_dcT["dcT"] = normal(rng, *with_dcT["h0"].shape)
-    cases += [
-        Case("a case with a gradient dcT on the last cell state", "special", with_dcT),
-        Case("a probe with only dcT (dhs = 0)", "probe", dict(with_dcT, dhs=np.zeros_like(with_dcT["dhs"])),
-             "look at dcT: it is the dc of the last step (None means zero)"),
-    ]
-    return cases
+    return cell_sequence_upstream(rng, sequence_cases(rng),
+                                  "look at dcT: it is the dc of the last step (None means zero)")
 
 
 def _backward_reference(case):

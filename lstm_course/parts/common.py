@@ -136,6 +136,19 @@ def step_upstream(rng, forward_cases, names):
     return cases
 
 
+def cell_sequence_upstream(rng, forward_cases, dcT_hint):
+    """A cell-state sequence backward's cases (LSTM, peephole LSTM): sequence_upstream's, then a
+    case with a gradient dcT on the last cell state and a probe with dcT alone (dhs = 0)."""
+    cases = sequence_upstream(rng, forward_cases)
+    with_dcT = dict(cases[1].inputs)
+    with_dcT["dcT"] = normal(rng, *with_dcT["h0"].shape)
+    return cases + [
+        Case("a case with a gradient dcT on the last cell state", "special", with_dcT),
+        Case("a probe with only dcT (dhs = 0)", "probe", dict(with_dcT, dhs=np.zeros_like(with_dcT["dhs"])),
+             dcT_hint),
+    ]
+
+
 def sequence_upstream(rng, forward_cases):
     """A sequence backward's cases: the forward's (but the precision case) with a random dhs (T, N, H)."""
     cases = []
