@@ -6,6 +6,7 @@ from lstm_course.parts.common import (
     Case, Mistake, Part, normal, random_cases, recurrent_inputs, sequence_probes, sequence_upstream,
     shifted, sizes, size_label, step_upstream, cancelling, zeroed,
 )
+from lstm_ref.diagnostics import hidden_gradients, step_norms
 from lstm_ref.rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
 
 ASSIGNMENT = "a1_rnn_bptt"
@@ -111,18 +112,17 @@ def _sequence_backward_reference(case):
 # Part 5: gradient norms along the sequence --------------------------------------------------------
 
 def gradient_norms_reference(x, h0, W_ih, W_hh, b):
-    """‖dL/dh_{T−k}‖ for k = 0..T, with L = Σ h_T: k = 0 is ‖ones‖, then BPTT from h_T."""
-    T = x.shape[0]
+    """‖dL/dh_{T−k}‖ for k = 0..T, with L = Σ h_T, from the book's diagnostics.
+
+    ``hidden_gradients`` gives dL/dh_t for t = 1..T (k = 0 is ‖ones‖), ``rnn_backward`` gives
+    dL/dh_0, and ``step_norms`` takes each step's norm over the batch and the features.
+    """
     hs, cache = rnn_forward(x, h0, W_ih, W_hh, b)
-    norms = [np.linalg.norm(np.ones_like(h0))]
     dhs = np.zeros_like(hs)
     dhs[-1] = 1.0
-    # dL/dh_{T−k} is what the last k steps send back to h_{T−k}: BPTT over the suffix.
-    states = np.concatenate([h0[None], hs])
-    for k in range(1, T + 1):
-        _, suffix = rnn_forward(x[T - k:], states[T - k], W_ih, W_hh, b)
-        norms.append(np.linalg.norm(rnn_backward(dhs[T - k:], suffix)[1]))
-    return np.array(norms)
+    dh0 = rnn_backward(dhs, cache)[1]
+    gradients = np.concatenate([dh0[None], hidden_gradients(dhs, cache)])  # t = 0..T
+    return step_norms(gradients)[::-1]
 
 
 def _norm_cases(rng):
