@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from lstm_ref import data, language
+from lstm_ref._checks import check_choice, check_choices
 from lstm_labs.members import member_losses, train_members
 from lstm_labs.results import provenance
 from lstm_labs.training import choose_device
@@ -163,11 +164,8 @@ def run_ablation(scale="book", seeds=None, variants=None, tasks=TASKS, hidden_si
     excess over the floor, and the agreement of verbs (:func:`language_scores`);
     with the held-out curve of each.
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
-    unknown = [task for task in tasks if task not in TASKS]
-    if unknown:
-        raise ValueError(f"tasks must be among {list(TASKS)}, got {unknown}")
+    check_choice("scale", scale, SCALES)
+    check_choices("tasks", tasks, TASKS)
     started = time.perf_counter()
     chosen = SCALES[scale]
     if hidden_size is not None:

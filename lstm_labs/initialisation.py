@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from lstm_ref import data, diagnostics, lstm, params, rnn
+from lstm_ref._checks import check_choice, check_choices
 from lstm_labs.members import train_members
 from lstm_labs.results import provenance
 from lstm_labs.training import choose_device
@@ -111,15 +112,11 @@ def run_initialisation(scale="book", seeds=None, labels=None, lag=None, lr=0.01,
     Members of one seed share their input weights, read-out and data; they differ
     in W_hh and the gate biases only, as ``INITIALISATIONS`` sets them.
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
+    check_choice("scale", scale, SCALES)
     started = time.perf_counter()
     chosen = SCALES[scale]
     seeds = chosen.seeds if seeds is None else tuple(seeds)
-    labels = tuple(INITIALISATIONS) if labels is None else tuple(labels)
-    unknown = [label for label in labels if label not in INITIALISATIONS]
-    if unknown:
-        raise ValueError(f"labels must be among {list(INITIALISATIONS)}, got {unknown}")
+    labels = tuple(INITIALISATIONS) if labels is None else check_choices("labels", labels, INITIALISATIONS)
     lag = chosen.lag if lag is None else lag
     device = choose_device(device)
     members = [(label, seed) for seed in seeds for label in labels]

@@ -14,7 +14,7 @@ probabilities, and ``torch.nn.functional.cross_entropy`` takes the logits.
 import torch
 from torch import nn
 
-from lstm_ref._checks import check_int
+from lstm_ref._checks import check_choice, check_int
 
 RECURRENT_LAYERS = {"LSTM": nn.LSTM, "RNN": nn.RNN, "GRU": nn.GRU}
 
@@ -37,8 +37,7 @@ class SequenceClassifier(nn.Module):
 
     def __init__(self, cell, input_size=3, hidden_size=10, num_classes=3, num_layers=1, forget_bias=None):
         super().__init__()
-        if cell not in RECURRENT_LAYERS:
-            raise ValueError(f"cell must be one of {sorted(RECURRENT_LAYERS)}, got {cell!r}")
+        check_choice("cell", cell, RECURRENT_LAYERS)
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
                             ("num_classes", num_classes), ("num_layers", num_layers)):
             check_int(name, value, minimum=1)

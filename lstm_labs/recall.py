@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from lstm_ref import data, diagnostics
-from lstm_ref._checks import check_int
+from lstm_ref._checks import check_choice, check_choices, check_int
 from lstm_labs.convert import params_from_torch
 from lstm_labs.models import make_classifier
 from lstm_labs.results import provenance
@@ -166,16 +166,12 @@ def run_recall(scale="book", lags=None, seeds=None, models=None, steps=None, bat
     ``training.prints_run_lines``). Returns a dict ready for JSON: ``config``, ``runs``,
     ``ratios`` (gradient ratios at initialisation) and ``provenance``.
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
+    check_choice("scale", scale, SCALES)
     started = time.perf_counter()
     chosen = SCALES[scale]
     lags = chosen.lags if lags is None else tuple(lags)
     seeds = chosen.seeds if seeds is None else tuple(seeds)
-    models = tuple(RECALL_MODELS) if models is None else tuple(models)
-    unknown = [label for label in models if label not in RECALL_MODELS]
-    if unknown:
-        raise ValueError(f"models must be among {list(RECALL_MODELS)}, got {unknown}")
+    models = tuple(RECALL_MODELS) if models is None else check_choices("models", models, RECALL_MODELS)
     for lag in lags:
         check_int("every lag", lag, minimum=1)
     steps = chosen.steps if steps is None else steps

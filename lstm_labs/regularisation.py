@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from lstm_ref import data, language
-from lstm_ref._checks import check_int, check_number
+from lstm_ref._checks import check_choice, check_choices, check_int, check_number
 from lstm_labs.members import draw_lstm_members_, evaluate_members, train_members
 from lstm_labs.results import provenance
 from lstm_labs.training import choose_device
@@ -213,11 +213,8 @@ def run_regularisation(scale="book", seeds=None, regularisers=REGULARISERS, lr=0
     measured on held-out windows of the same language; both losses are reported
     beside the floors of the two sets.
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
-    unknown = [name for name in regularisers if name not in REGULARISERS]
-    if unknown:
-        raise ValueError(f"regularisers must be among {list(REGULARISERS)}, got {unknown}")
+    check_choice("scale", scale, SCALES)
+    check_choices("regularisers", regularisers, REGULARISERS)
     started = time.perf_counter()
     chosen = SCALES[scale]
     seeds = chosen.seeds if seeds is None else tuple(seeds)

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lstm_ref._checks import check_choice
+
 
 def provenance(device, started):
     """Versions, device and wall time of a run that began at ``time.perf_counter() == started``."""
@@ -45,8 +47,7 @@ def stored_run(name):
     """
     folder = resources.files("lstm_labs") / "stored_runs"
     names = sorted(entry.name.removesuffix(".json") for entry in folder.iterdir() if entry.name.endswith(".json"))
-    if name not in names:
-        raise ValueError(f"name must be one of {names}, got {name!r}")
+    check_choice("name", name, names)
     return json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
 
 

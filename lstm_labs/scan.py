@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstm_ref._checks import check_int
+from lstm_ref._checks import check_choice, check_int
 from lstm_labs.recall import train_on_recall
 from lstm_labs.results import provenance
 from lstm_labs.training import choose_device
@@ -300,8 +300,7 @@ def run_scan(scale="book", lr=0.01, clip_norm=1.0, device="auto", show_progress=
     (or an empty list) and ``provenance``; with ``keep_models``, also ``trained``,
     ``{(label, lag, seed): model}`` (not JSON).
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
+    check_choice("scale", scale, SCALES)
     started = time.perf_counter()
     chosen = SCALES[scale]
     device = choose_device(device)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lstm_ref._checks import check_int
+from lstm_ref._checks import check_choice, check_choices, check_int
 from lstm_labs.results import provenance
 from lstm_labs.training import choose_device, seed_everything, train_on_stream
 
@@ -369,8 +369,7 @@ SCALES = {
 
 def make_model(label, scale):
     """The model ``label`` of MODELS at the sizes of ``scale`` (a Seq2SeqScale)."""
-    if label not in MODELS:
-        raise ValueError(f"model must be one of {list(MODELS)}, got {label!r}")
+    check_choice("model", label, MODELS)
     spec = dict(MODELS[label])
     hidden_size = scale.hidden_size * spec.pop("hidden_factor", 1)
     return Seq2Seq(FIRST_SYMBOL + scale.num_symbols, scale.embedding_size, hidden_size,
@@ -388,15 +387,11 @@ def run_seq2seq(scale="book", seeds=None, models=None, steps=None, lr=0.01, clip
     and ``provenance``; with ``keep_models``, also ``trained``: ``{(label, seed):
     model}`` (not JSON), with ``heldout``: ``{seed: (source, lengths, target)}``.
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
+    check_choice("scale", scale, SCALES)
     started = time.perf_counter()
     chosen = SCALES[scale]
     seeds = chosen.seeds if seeds is None else tuple(seeds)
-    models = chosen.models if models is None else tuple(models)
-    unknown = [label for label in models if label not in MODELS]
-    if unknown:
-        raise ValueError(f"models must be among {list(MODELS)}, got {unknown}")
+    models = chosen.models if models is None else check_choices("models", models, MODELS)
     steps = chosen.steps if steps is None else steps
     device = choose_device(device)
     task = (chosen.min_length, chosen.max_length, chosen.num_symbols)

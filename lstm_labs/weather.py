@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from lstm_ref import data
+from lstm_ref._checks import check_choice
 from lstm_labs.models import make_classifier
 from lstm_labs.results import provenance
 from lstm_labs.training import (as_tensors, choose_device, evaluate, prints_run_lines, seed_everything,
@@ -246,8 +247,7 @@ def run_weather(scale="book", sizes=None, seeds=None, epochs=None, look_back=10,
     ``ln3``, ``grid`` (run records), ``markov`` and ``provenance`` (versions, device,
     wall time).
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
+    check_choice("scale", scale, SCALES)
     started = time.perf_counter()
     chosen_device = choose_device(device)
     common = dict(epochs=epochs, look_back=look_back, hidden_size=hidden_size, lr=lr,

@@ -26,7 +26,8 @@ The rules, the same for every module:
 * **Numbers.** A count (a size, a number of steps) is an ``int`` of at least
   some minimum (:func:`check_int`); a real setting such as a bias value or a
   learning rate is a finite ``int`` or ``float`` (:func:`check_number`). A bool
-  is neither.
+  is neither. A named setting (a scale, a model, a scheme) is one of a fixed
+  set (:func:`check_choice`, :func:`check_choices` for several).
 """
 
 import math
@@ -61,6 +62,35 @@ def check_number(name, value, above=None):
     ):
         raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
     return float(value)
+
+
+def _is_one_of(value, choices):
+    try:
+        return value in choices
+    except TypeError:  # an unhashable value, such as a list, is in no set of names
+        return False
+
+
+def check_choice(name, value, choices):
+    """Return ``value`` if it is one of ``choices``.
+
+    Raises ValueError, e.g. "scale must be one of ['book', 'full'], got 'ful'".
+    """
+    if not _is_one_of(value, choices):
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def check_choices(name, values, choices):
+    """Return ``values`` as a tuple if every one of them is one of ``choices``.
+
+    Raises ValueError naming the others, e.g. "models must be among ['GRU', 'LSTM'], got ['TCN']".
+    """
+    values = tuple(values)
+    unknown = [value for value in values if not _is_one_of(value, choices)]
+    if unknown:
+        raise ValueError(f"{name} must be among {sorted(choices)}, got {unknown}")
+    return values
 
 
 def check_dtype_argument(dtype):

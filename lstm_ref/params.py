@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_ref._checks import check_dtype_argument, check_int, check_number
+from lstm_ref._checks import check_choice, check_dtype_argument, check_int, check_number
 
 
 class RNNParams(NamedTuple):
@@ -89,8 +89,7 @@ def orthogonal(n, seed=None, dtype=np.float64):
 
 def _recurrent_blocks(W_hh, scheme, rng):
     """W_hh (gates·H, H) with every (H, H) block replaced as ``scheme`` says ("uniform" keeps it)."""
-    if scheme not in RECURRENT_SCHEMES:
-        raise ValueError(f"recurrent must be one of {RECURRENT_SCHEMES}, got {scheme!r}")
+    check_choice("recurrent", scheme, RECURRENT_SCHEMES)
     if scheme == "uniform":
         return W_hh
     H = W_hh.shape[1]

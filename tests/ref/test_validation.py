@@ -298,3 +298,27 @@ def test_check_int_and_check_number_return_plain_python_numbers():
     assert _checks.check_int("n", np.int64(3)) == 3 and type(_checks.check_int("n", np.int64(3))) is int
     assert _checks.check_number("lr", np.float32(0.5), above=0) == 0.5
     assert type(_checks.check_number("lr", 1, above=0)) is float
+
+
+# ---- Named settings: one of a fixed set ----------------------------------------------------
+
+SCALES = {"full": 2, "book": 1}
+
+
+@pytest.mark.parametrize("value", ["ful", "Book", None, ["book"], 1])
+def test_check_choice_names_the_setting_the_choices_and_the_value(value):
+    with pytest.raises(ValueError) as error:
+        _checks.check_choice("scale", value, SCALES)
+    assert str(error.value) == f"scale must be one of ['book', 'full'], got {value!r}"
+
+
+def test_check_choices_names_only_the_unknown_values():
+    with pytest.raises(ValueError) as error:
+        _checks.check_choices("models", ["LSTM", "TCN", ["GRU"], "RNN"], ("RNN", "LSTM", "GRU"))
+    assert str(error.value) == "models must be among ['GRU', 'LSTM', 'RNN'], got ['TCN', ['GRU']]"
+
+
+def test_check_choice_and_check_choices_return_what_they_accept():
+    assert _checks.check_choice("scale", "book", SCALES) == "book"
+    assert _checks.check_choices("models", (name for name in ["GRU", "RNN"]), ("RNN", "GRU")) == ("GRU", "RNN")
+    assert _checks.check_choices("models", [], ("RNN",)) == ()
