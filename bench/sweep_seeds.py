@@ -9,7 +9,8 @@ answer of tests/course/answers.py (written differently: loops, other formulas) a
 graded on seeds 0, 1, …, through the same verdict as a hidden test. A correct answer
 must pass on every seed. Then each classic mistake of tests/course/test_grading.py and
 test_a6_peephole.py (a missing bias, an untransposed W_hh, h = o ⊙ c, the output gate's
-peephole on the old c, …) is graded on the same seeds, and its message must name it. The tables count failures (target 0) and show the first.
+peephole on the old c, …) is graded on the same seeds, and its message must name it.
+The tables count failures (target 0) and show the first.
 `make test` runs 50 seeds of the answers and 10 of the mistakes.
 """
 
@@ -48,13 +49,13 @@ def sweep(name, seeds):
 def sweep_mistakes(seeds):
     """{mistake: [seeds whose message does not name it]} over the message tests of test_grading
     and test_a6_peephole."""
+    import test_a6_peephole as a6
     import test_grading as t
     cases = [(f"rnn_step_forward: {m}", t.test_a_classic_rnn_mistake_is_named_on_every_seed, m)
              for m in t.RNN_MISTAKES]
     cases += [(f"lstm_step_forward: {m}", t.test_a_classic_lstm_mistake_is_named_on_every_seed, m)
               for m in t.LSTM_MISTAKES]
     cases += [("rnn_step_forward: a transposed output", lambda _, seed: t.test_a_transposed_output_is_named_by_its_shape_on_every_seed(seed), None)]
-    import test_a6_peephole as a6
     cases += [(f"peephole_step_forward: {m}", a6.test_a_classic_forward_mistake_is_named, m)
               for m in a6.FORWARD_MISTAKES]
     cases += [(f"peephole_step_backward: {m}", a6.test_a_classic_backward_mistake_is_named, m)

@@ -114,15 +114,15 @@ def _sequence_backward_reference(case):
 def gradient_norms_reference(x, h0, W_ih, W_hh, b):
     """‖dL/dh_{T−k}‖ for k = 0..T, with L = Σ h_T, from the book's diagnostics.
 
-    ``hidden_gradients`` gives dL/dh_t for t = 1..T (k = 0 is ‖ones‖), ``rnn_backward`` gives
-    dL/dh_0, and ``step_norms`` takes each step's norm over the batch and the features.
+    ``hidden_gradients`` gives dL/dh_t for t = 1..T (k = 0 is ‖ones‖), step 1's backward
+    sends dL/dh_0 on, and ``step_norms`` takes each step's norm over the batch and the features.
     """
     hs, cache = rnn_forward(x, h0, W_ih, W_hh, b)
     dhs = np.zeros_like(hs)
     dhs[-1] = 1.0
-    dh0 = rnn_backward(dhs, cache)[1]
-    gradients = np.concatenate([dh0[None], hidden_gradients(dhs, cache)])  # t = 0..T
-    return step_norms(gradients)[::-1]
+    later = hidden_gradients(dhs, cache)  # t = 1..T
+    dh0 = rnn_step_backward(later[0], cache.steps[0])[1]
+    return step_norms(np.concatenate([dh0[None], later]))[::-1]
 
 
 def _norm_cases(rng):
